@@ -1,0 +1,77 @@
+//! The public error body of API.md, built from the runtime's canonical errors.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use essentials_runtime::{Code, ServiceError};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub field_violations: Vec<FieldViolationBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FieldViolationBody {
+    pub field: String,
+    pub description: String,
+}
+
+/// An error answer of the gateway.
+#[derive(Debug)]
+pub struct ApiError(pub ServiceError);
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        Self(ServiceError::from_status(&status))
+    }
+}
+
+impl ApiError {
+    pub fn not_found_route() -> Self {
+        Self(ServiceError::new(
+            Code::NotFound,
+            "no such route; see /api/v1/openapi.json",
+        ))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let status = StatusCode::from_u16(error.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: error.code.as_str(),
+                message: error.message,
+                reason: error.reason,
+                field_violations: error
+                    .field_violations
+                    .into_iter()
+                    .map(|violation| FieldViolationBody {
+                        field: violation.field,
+                        description: violation.description,
+                    })
+                    .collect(),
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,132 @@
+//! The public HTTP/JSON gateway of Essentials: it authenticates callers, validates and translates
+//! requests to the parts' gRPC APIs, and serves health, readiness and metrics. It holds no
+//! business logic and no durable state.
+
+mod error;
+mod ops;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use essentials_runtime::metrics::{HttpLabels, HttpRouteLabels, metrics};
+use essentials_runtime::{CancellationToken, Settings};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use error::ApiError;
+
+/// Channels to the four parts (lazily connected; balanced over replicas when named by DNS).
+#[derive(Clone)]
+pub struct Upstreams {
+    pub partner: Channel,
+    pub request: Channel,
+    pub inventory: Channel,
+    pub notification: Channel,
+}
+
+impl Upstreams {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        use essentials_runtime::grpc::channel;
+        Ok(Self {
+            partner: channel(&settings.partner.url)?,
+            request: channel(&settings.request.url)?,
+            inventory: channel(&settings.inventory.url)?,
+            notification: channel(&settings.notification.url)?,
+        })
+    }
+
+    fn named(&self) -> [(&'static str, Channel); 4] {
+        [
+            ("partner", self.partner.clone()),
+            ("request", self.request.clone()),
+            ("inventory", self.inventory.clone()),
+            ("notification", self.notification.clone()),
+        ]
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub upstreams: Upstreams,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(ops::router())
+        .fallback(|| async { ApiError::not_found_route() })
+        .layer(axum::middleware::from_fn(observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves the gateway until `shutdown`; in-flight requests finish first.
+pub async fn serve(
+    settings: Arc<Settings>,
+    upstreams: Upstreams,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    let app = router(AppState {
+        settings,
+        upstreams,
+    });
+    tracing::info!(part = "gateway", addr = %address, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    tracing::info!(part = "gateway", "stopped");
+    Ok(())
+}
+
+/// Access log, request metrics and a span per request (child of the caller's trace).
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    // The route template, not the raw path, so ids don't explode the label set.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let span = tracing::info_span!("http", %method, %route, %request_id);
+    essentials_runtime::telemetry::set_parent_from_headers(&span, request.headers());
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics()
+        .http_requests
+        .get_or_create(&HttpLabels {
+            route: route.clone(),
+            method: method.clone(),
+            status,
+        })
+        .inc();
+    metrics()
+        .http_request_duration
+        .get_or_create(&HttpRouteLabels {
+            route,
+            method: method.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(%path, status, latency_ms = elapsed.as_millis() as u64, "http request");
+    });
+    response
+}

@@ -1,0 +1,5 @@
+//! `essentials all | partner | request | inventory | notification | gateway | migrate [--config FILE]`
+
+fn main() -> std::process::ExitCode {
+    essentials::main()
+}

@@ -1,0 +1,471 @@
+//! Access tokens (EdDSA-signed JWTs) and the caller's verified principal.
+//!
+//! The partner part signs tokens at sign-in; every part (and the gateway) verifies them with the
+//! shared public key, so an internal service client calling gRPC directly is checked exactly like
+//! the gateway. Handlers ask the principal for the role they need and for the bank to scope to.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+use crate::settings::AuthSettings;
+
+const ISSUER: &str = "essentials";
+
+/// Development key pair: used only when no key is configured, with a warning at start.
+const DEV_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEILM6osmabs325gvJ/Qz7tC1QGRHxNn1peAAHrB7+hUwO
+-----END PRIVATE KEY-----
+";
+const DEV_VERIFYING_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAFZM0VlF+3tpK8KLmJ2QudFGjgGxJWB0OX9pAIYoFbHA=
+-----END PUBLIC KEY-----
+";
+
+/// The role a token acts in. One login may hold several and switch between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SuperAdmin,
+    OrgAdmin,
+    OrgUser,
+    Partner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SuperAdmin => "super_admin",
+            Role::OrgAdmin => "org_admin",
+            Role::OrgUser => "org_user",
+            Role::Partner => "partner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "super_admin" => Some(Role::SuperAdmin),
+            "org_admin" => Some(Role::OrgAdmin),
+            "org_user" => Some(Role::OrgUser),
+            "partner" => Some(Role::Partner),
+            _ => None,
+        }
+    }
+}
+
+/// The signed claims. Short names keep tokens small.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// User (or service account) id.
+    pub sub: Uuid,
+    /// The role grant this token acts under.
+    pub rid: Uuid,
+    pub role: Role,
+    /// The bank; absent only for super admins and operator service accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<Uuid>,
+    /// The partner, when acting as a partner user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptn: Option<Uuid>,
+    /// True for service accounts (client credentials).
+    #[serde(default)]
+    pub svc: bool,
+    pub iat: u64,
+    pub exp: u64,
+    pub iss: String,
+}
+
+/// A verified caller, put into request extensions by the auth interceptor or the gateway.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub role_id: Uuid,
+    pub role: Role,
+    pub organization_id: Option<Uuid>,
+    pub partner_id: Option<Uuid>,
+    pub service_account: bool,
+    /// The token itself, forwarded when this call makes calls of its own.
+    pub token: Arc<str>,
+}
+
+impl fmt::Debug for Principal {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .field("organization_id", &self.organization_id)
+            .field("partner_id", &self.partner_id)
+            .field("service_account", &self.service_account)
+            .finish()
+    }
+}
+
+impl Principal {
+    pub fn is_bank_staff(&self) -> bool {
+        matches!(self.role, Role::OrgAdmin | Role::OrgUser)
+    }
+
+    /// Bank staff (org_user or org_admin): returns the bank to scope every query to.
+    pub fn require_bank_staff(&self) -> Result<Uuid, ServiceError> {
+        match (self.role, self.organization_id) {
+            (Role::OrgAdmin | Role::OrgUser, Some(organization_id)) => Ok(organization_id),
+            _ => Err(ServiceError::permission_denied(
+                "That action is only available to bank staff. Switch to a bank role and try again.",
+            )),
+        }
+    }
+
+    /// A bank's org_admin: returns the bank.
+    pub fn require_org_admin(&self) -> Result<Uuid, ServiceError> {
+        match (self.role, self.organization_id) {
+            (Role::OrgAdmin, Some(organization_id)) => Ok(organization_id),
+            _ => Err(ServiceError::permission_denied(
+                "That action needs a bank administrator (org_admin).",
+            )),
+        }
+    }
+
+    /// A partner user acting for its partner: returns (bank, partner).
+    pub fn require_partner(&self) -> Result<(Uuid, Uuid), ServiceError> {
+        match (self.role, self.organization_id, self.partner_id) {
+            (Role::Partner, Some(organization_id), Some(partner_id)) => {
+                Ok((organization_id, partner_id))
+            }
+            _ => Err(ServiceError::permission_denied(
+                "That action is only available to a partner. Switch to a partner role and try again.",
+            )),
+        }
+    }
+
+    pub fn require_super_admin(&self) -> Result<(), ServiceError> {
+        if self.role == Role::SuperAdmin {
+            Ok(())
+        } else {
+            Err(ServiceError::permission_denied(
+                "That action needs a super admin.",
+            ))
+        }
+    }
+
+    /// The bank of any bank-scoped caller (staff or partner user).
+    pub fn organization(&self) -> Result<Uuid, ServiceError> {
+        self.organization_id.ok_or_else(|| {
+            ServiceError::permission_denied("That action is only available within a bank.")
+        })
+    }
+}
+
+/// Why a token was refused. Callers all see the same 401; the kind is for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not valid")]
+    Invalid,
+}
+
+impl From<TokenError> for ServiceError {
+    fn from(error: TokenError) -> Self {
+        ServiceError::unauthenticated(format!("{error}; sign in again"))
+    }
+}
+
+/// Signs tokens (the partner part only).
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: Arc<EncodingKey>,
+    ttl: Duration,
+}
+
+impl TokenSigner {
+    pub fn from_pem(pem: &str, ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
+        Ok(Self {
+            key: Arc::new(EncodingKey::from_ed_pem(pem.as_bytes())?),
+            ttl,
+        })
+    }
+
+    /// The configured key, or the development key (with a warning) when none is set.
+    pub fn from_settings(settings: &AuthSettings) -> Result<Self, jsonwebtoken::errors::Error> {
+        let ttl = Duration::from_secs(settings.token_ttl_seconds);
+        match &settings.signing_key {
+            Some(pem) => Self::from_pem(pem, ttl),
+            None => {
+                tracing::warn!(
+                    "no ESSENTIALS__AUTH__SIGNING_KEY set: signing tokens with the public development key; never do this in production"
+                );
+                Self::from_pem(DEV_SIGNING_KEY, ttl)
+            }
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Issues a token for these claims' subject and role; `iat`, `exp` and `iss` are set here.
+    pub fn sign(&self, mut claims: Claims) -> Result<(String, SystemTime), ServiceError> {
+        let now = SystemTime::now();
+        let issued_at = unix_seconds(now);
+        claims.iat = issued_at;
+        claims.exp = issued_at + self.ttl.as_secs();
+        claims.iss = ISSUER.to_owned();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
+            .map_err(ServiceError::internal)?;
+        Ok((token, now + self.ttl))
+    }
+}
+
+/// Verifies tokens (every part and the gateway).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: Arc<DecodingKey>,
+    validation: Arc<Validation>,
+}
+
+impl TokenVerifier {
+    pub fn from_pem(pem: &str) -> Result<Self, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = 5;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        Ok(Self {
+            key: Arc::new(DecodingKey::from_ed_pem(pem.as_bytes())?),
+            validation: Arc::new(validation),
+        })
+    }
+
+    pub fn from_settings(settings: &AuthSettings) -> Result<Self, jsonwebtoken::errors::Error> {
+        match &settings.verifying_key {
+            Some(pem) => Self::from_pem(pem),
+            None => {
+                tracing::warn!(
+                    "no ESSENTIALS__AUTH__VERIFYING_KEY set: trusting the public development key; never do this in production"
+                );
+                Self::from_pem(DEV_VERIFYING_KEY)
+            }
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            },
+        )?;
+        let claims = data.claims;
+        Ok(Principal {
+            user_id: claims.sub,
+            role_id: claims.rid,
+            role: claims.role,
+            organization_id: claims.org,
+            partner_id: claims.ptn,
+            service_account: claims.svc,
+            token: Arc::from(token),
+        })
+    }
+
+    /// Reads `Authorization: Bearer <token>`; `Ok(None)` when the header is absent.
+    pub fn verify_header(&self, value: Option<&str>) -> Result<Option<Principal>, TokenError> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(TokenError::Invalid)?;
+        self.verify(token.trim()).map(Some)
+    }
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|duration| duration.as_secs())
+        .unwrap_or(0)
+}
+
+/// A tonic interceptor: a valid bearer token becomes a [`Principal`] in the request's extensions,
+/// a bad one is refused at once, and a missing one passes (sign-in needs no token); handlers that
+/// need a caller use [`principal`].
+#[derive(Clone)]
+pub struct AuthInterceptor {
+    verifier: TokenVerifier,
+}
+
+impl AuthInterceptor {
+    pub fn new(verifier: TokenVerifier) -> Self {
+        Self { verifier }
+    }
+}
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.to_str().map_err(|_| TokenError::Invalid))
+            .transpose()
+            .map_err(|error| tonic::Status::from(ServiceError::from(error)))?;
+        match self.verifier.verify_header(header) {
+            Ok(Some(principal)) => {
+                request.extensions_mut().insert(principal);
+                Ok(request)
+            }
+            Ok(None) => Ok(request),
+            Err(error) => Err(ServiceError::from(error).into()),
+        }
+    }
+}
+
+/// The verified caller of a gRPC request, or UNAUTHENTICATED.
+pub fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, ServiceError> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ServiceError::unauthenticated("sign in first: no access token was sent"))
+}
+
+/// Adds the caller's token to an outgoing gRPC request, so the callee sees the same principal.
+pub fn forward<T>(principal: &Principal, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = format!("Bearer {}", principal.token).parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OTHER_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEILzcRwi7CHx22oprc7lHpgvHl4EIaWuRLWW9cEuhFnse
+-----END PRIVATE KEY-----
+";
+
+    fn claims() -> Claims {
+        Claims {
+            sub: Uuid::now_v7(),
+            rid: Uuid::now_v7(),
+            role: Role::OrgAdmin,
+            org: Some(Uuid::now_v7()),
+            ptn: None,
+            svc: false,
+            iat: 0,
+            exp: 0,
+            iss: String::new(),
+        }
+    }
+
+    fn dev_pair() -> (TokenSigner, TokenVerifier) {
+        (
+            TokenSigner::from_pem(DEV_SIGNING_KEY, Duration::from_secs(600)).expect("signer"),
+            TokenVerifier::from_pem(DEV_VERIFYING_KEY).expect("verifier"),
+        )
+    }
+
+    #[test]
+    fn good_token_yields_the_principal() {
+        let (signer, verifier) = dev_pair();
+        let claims = claims();
+        let (token, _) = signer.sign(claims.clone()).expect("sign");
+        let principal = verifier.verify(&token).expect("valid token");
+        assert_eq!(principal.user_id, claims.sub);
+        assert_eq!(principal.role_id, claims.rid);
+        assert_eq!(principal.role, Role::OrgAdmin);
+        assert_eq!(principal.organization_id, claims.org);
+        assert_eq!(principal.require_org_admin().ok(), claims.org);
+        assert!(principal.require_partner().is_err());
+    }
+
+    #[test]
+    fn token_signed_by_another_key_is_refused() {
+        let (_, verifier) = dev_pair();
+        let other = TokenSigner::from_pem(OTHER_SIGNING_KEY, Duration::from_secs(600))
+            .expect("other signer");
+        let (token, _) = other.sign(claims()).expect("sign");
+        assert_eq!(verifier.verify(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn expired_token_is_refused() {
+        let (_, verifier) = dev_pair();
+        let key = EncodingKey::from_ed_pem(DEV_SIGNING_KEY.as_bytes()).expect("key");
+        let mut claims = claims();
+        let now = unix_seconds(SystemTime::now());
+        claims.iat = now - 7200;
+        claims.exp = now - 3600;
+        claims.iss = ISSUER.into();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).expect("encode");
+        assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn garbage_and_tampered_tokens_are_refused() {
+        let (signer, verifier) = dev_pair();
+        assert_eq!(verifier.verify("garbage"), Err(TokenError::Invalid));
+        assert_eq!(verifier.verify(""), Err(TokenError::Invalid));
+        assert_eq!(
+            verifier.verify_header(Some("Basic abc")),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(verifier.verify_header(None), Ok(None));
+        let (token, _) = signer.sign(claims()).expect("sign");
+        // Swap the payload for one that claims super admin; the signature no longer matches.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_claims = Claims {
+            role: Role::SuperAdmin,
+            ..claims()
+        };
+        let forged_payload = {
+            let (forged, _) = signer.sign(forged_claims).expect("sign");
+            forged
+                .split('.')
+                .nth(1)
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        parts[1] = &forged_payload;
+        assert_eq!(verifier.verify(&parts.join(".")), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn interceptor_puts_principal_in_extensions_and_refuses_bad_tokens() {
+        use tonic::service::Interceptor;
+        let (signer, verifier) = dev_pair();
+        let mut interceptor = AuthInterceptor::new(verifier);
+        let (token, _) = signer.sign(claims()).expect("sign");
+
+        let mut request = tonic::Request::new(());
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let passed = interceptor.call(request).expect("accepted");
+        assert!(principal(&passed).is_ok());
+
+        let anonymous = interceptor.call(tonic::Request::new(())).expect("passes");
+        assert_eq!(
+            principal(&anonymous).map_err(|error| error.code),
+            Err(crate::error::Code::Unauthenticated)
+        );
+
+        let mut bad = tonic::Request::new(());
+        bad.metadata_mut()
+            .insert("authorization", "Bearer nope".parse().expect("header"));
+        let status = interceptor.call(bad).expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
+}

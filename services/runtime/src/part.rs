@@ -1,0 +1,236 @@
+//! Running one part: database, outbox relay, consumers, gRPC server, readiness and an orderly
+//! shutdown. Each service crate describes itself with a [`PartSpec`]; the binary runs specs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::TokenVerifier;
+use crate::bus::{BusStatus, OutboxRelay};
+use crate::settings::Settings;
+
+/// The health service name that reports the live broker state.
+pub const BUS_HEALTH_SERVICE: &str = "essentials.bus";
+
+/// How long workers (relay, consumers) get to finish after the server stops.
+const WORKER_GRACE: Duration = Duration::from_secs(5);
+
+/// What a running part hands to its services.
+#[derive(Clone)]
+pub struct PartContext {
+    pub name: &'static str,
+    pub settings: Arc<Settings>,
+    pub pool: PgPool,
+    pub verifier: TokenVerifier,
+    pub bus: BusStatus,
+    pub shutdown: CancellationToken,
+}
+
+/// A background task of a part (a consumer, a scheduler).
+pub struct Worker {
+    pub name: String,
+    pub task: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Worker {
+    pub fn new(name: impl Into<String>, task: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self {
+            name: name.into(),
+            task: Box::pin(task),
+        }
+    }
+}
+
+/// The gRPC services and workers a part runs.
+pub struct PartServices {
+    pub routes: tonic::service::Routes,
+    /// Fully qualified names of the gRPC services, marked SERVING when the part is ready.
+    pub service_names: Vec<&'static str>,
+    pub workers: Vec<Worker>,
+}
+
+/// How a service crate describes itself to the runtime.
+pub struct PartSpec {
+    /// `partner`, `request`, `inventory` or `notification`: names the database and the queues.
+    pub name: &'static str,
+    pub migrator: &'static Migrator,
+    pub build: fn(&PartContext) -> anyhow::Result<PartServices>,
+}
+
+impl PartSpec {
+    /// Creates (if needed) and migrates this part's database.
+    pub async fn migrate(&self, settings: &Settings) -> anyhow::Result<PgPool> {
+        crate::db::prepare(settings, self.name, self.migrator).await
+    }
+}
+
+/// Binds a part's gRPC listener; port 0 picks a free port.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("could not listen on {address}: {error}"))
+}
+
+/// Runs a part until `shutdown`: waits for its database (retrying), migrates it, starts the
+/// relay and the part's workers, serves gRPC (NOT_SERVING until the database and the broker are
+/// up), then stops in order: server, workers, relay.
+pub async fn run(
+    spec: &PartSpec,
+    settings: Arc<Settings>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    let pool = wait_for_database(spec, &settings, &shutdown).await?;
+    let Some(pool) = pool else {
+        return Ok(());
+    };
+    let verifier = TokenVerifier::from_settings(&settings.auth)?;
+    let bus = BusStatus::default();
+    // Workers stop after the server has drained, so in-flight calls can still enqueue events.
+    let workers_shutdown = CancellationToken::new();
+    let context = PartContext {
+        name: spec.name,
+        settings: settings.clone(),
+        pool: pool.clone(),
+        verifier,
+        bus: bus.clone(),
+        shutdown: workers_shutdown.clone(),
+    };
+    let services = (spec.build)(&context)?;
+    let mut workers = JoinSet::new();
+    let relay = OutboxRelay::new(pool.clone(), &settings, spec.name, bus.clone());
+    workers.spawn(relay.run(workers_shutdown.clone()));
+    for worker in services.workers {
+        tracing::debug!(part = spec.name, worker = %worker.name, "starting worker");
+        workers.spawn(worker.task);
+    }
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    crate::grpc::set_serving(&reporter, &services.service_names, false).await;
+    reporter
+        .set_service_status(BUS_HEALTH_SERVICE, tonic_health::ServingStatus::NotServing)
+        .await;
+    let readiness = tokio::spawn(track_readiness(
+        reporter,
+        services.service_names.clone(),
+        bus,
+        shutdown.clone(),
+    ));
+    tracing::info!(part = spec.name, addr = %address, "listening");
+    let served = crate::grpc::serve(listener, services.routes, health, shutdown.clone()).await;
+    readiness.abort();
+    workers_shutdown.cancel();
+    let drained = tokio::time::timeout(WORKER_GRACE, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            part = spec.name,
+            "workers did not stop in time; aborting them"
+        );
+        workers.abort_all();
+    }
+    pool.close().await;
+    tracing::info!(part = spec.name, "stopped");
+    served
+}
+
+/// Retries until the database answers and is migrated; `None` if shut down first.
+async fn wait_for_database(
+    spec: &PartSpec,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<PgPool>> {
+    let mut backoff = crate::bus::Backoff::default();
+    loop {
+        match spec.migrate(settings).await {
+            Ok(pool) => return Ok(Some(pool)),
+            Err(error) => {
+                tracing::warn!(part = spec.name, %error, "database not ready; retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            () = shutdown.cancelled() => return Ok(None),
+        }
+    }
+}
+
+/// SERVING once the broker has been reached; after that the part stays SERVING while the broker
+/// is away (events wait in the outbox), and `essentials.bus` reports the broker's live state.
+async fn track_readiness(
+    reporter: tonic_health::server::HealthReporter,
+    service_names: Vec<&'static str>,
+    bus: BusStatus,
+    shutdown: CancellationToken,
+) {
+    let mut changes = bus.subscribe();
+    let mut ready = false;
+    loop {
+        let connected = bus.all_connected();
+        if connected && !ready {
+            crate::grpc::set_serving(&reporter, &service_names, true).await;
+            ready = true;
+        }
+        let status = if connected {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        reporter
+            .set_service_status(BUS_HEALTH_SERVICE, status)
+            .await;
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = shutdown.cancelled() => {
+                // Stop taking work: callers see NOT_SERVING while in-flight calls finish.
+                crate::grpc::set_serving(&reporter, &service_names, false).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Cancels the token on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

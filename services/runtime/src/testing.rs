@@ -1,0 +1,175 @@
+//! Helpers for tests against the real PostgreSQL and RabbitMQ: isolated names, settings, clean-up,
+//! waiting on a condition with a deadline, and a TCP proxy that can cut a connection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::settings::Settings;
+
+/// A name no other test run uses: `<stem>_<12 hex digits>`.
+pub fn unique_name(stem: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{stem}_{}", &id[..12])
+}
+
+/// Default settings with a database prefix and a bus prefix of their own.
+pub fn isolated_settings() -> Settings {
+    let mut settings = Settings::default();
+    let name = unique_name("t");
+    settings.database.prefix = name.clone();
+    settings.bus.prefix = name;
+    settings.database.max_connections = 5;
+    settings.relay.poll_interval_ms = 200;
+    settings
+}
+
+/// Waits until `condition` holds, checking every 25 ms; fails with `what` at the deadline.
+pub async fn wait_until<F, Fut>(deadline: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Drops the databases of these parts (best effort, for test clean-up).
+pub async fn drop_databases(settings: &Settings, parts: &[&str]) {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let Ok(options) = sqlx::postgres::PgConnectOptions::from_str(&settings.database.url) else {
+        return;
+    };
+    let Ok(mut connection) = options.database("postgres").connect().await else {
+        return;
+    };
+    for part in parts {
+        let statement = format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            settings.database_name(part)
+        );
+        let _ = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut connection)
+            .await;
+    }
+}
+
+/// Deletes a test's exchanges and queues (best effort).
+pub async fn delete_bus_objects(settings: &Settings, queues: &[String]) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(connection) = crate::bus::connect(&settings.bus.url, "test-cleanup").await else {
+        return;
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return;
+    };
+    for queue in queues {
+        for name in [queue.clone(), crate::bus::dead_letter_queue(queue)] {
+            let _ = channel
+                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+    for exchange in [
+        crate::bus::events_exchange(&settings.bus.prefix),
+        crate::bus::dead_letter_exchange(&settings.bus.prefix),
+    ] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// A TCP proxy on loopback in front of a real server. While "down" it accepts connections and
+/// closes them at once (a broker that is unreachable, counted so a test can wait for a client's
+/// attempts); while "up" it forwards. Going down also cuts every open connection.
+pub struct TcpProxy {
+    address: SocketAddr,
+    forwarding: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts the proxy on a free loopback port, down.
+    pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let forwarding = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        let accept = {
+            let forwarding = forwarding.clone();
+            let refused = refused.clone();
+            let connections = connections.clone();
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !forwarding.load(Ordering::SeqCst) {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        drop(inbound);
+                        continue;
+                    }
+                    let forward = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    connections.lock().await.push(forward);
+                }
+            })
+        };
+        Ok(Self {
+            address,
+            forwarding,
+            refused,
+            connections,
+            accept,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Connections refused while down, so far.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    pub fn up(&self) {
+        self.forwarding.store(true, Ordering::SeqCst);
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub async fn down(&self) {
+        self.forwarding.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().await.drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
