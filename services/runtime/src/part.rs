@@ -20,6 +20,9 @@ use crate::settings::Settings;
 /// The health service name that reports the live broker state.
 pub const BUS_HEALTH_SERVICE: &str = "essentials.bus";
 
+/// The health service name that liveness probes ask for.
+pub const LIVENESS_HEALTH_SERVICE: &str = "liveness";
+
 /// How long workers (relay, consumers) get to finish after the server stops.
 const WORKER_GRACE: Duration = Duration::from_secs(5);
 
@@ -115,6 +118,10 @@ pub async fn run(
     }
 
     let (reporter, health) = tonic_health::server::health_reporter();
+    // Liveness: SERVING for as long as the process answers at all (Kubernetes probes it).
+    reporter
+        .set_service_status(LIVENESS_HEALTH_SERVICE, tonic_health::ServingStatus::Serving)
+        .await;
     crate::grpc::set_serving(&reporter, &services.service_names, false).await;
     reporter
         .set_service_status(BUS_HEALTH_SERVICE, tonic_health::ServingStatus::NotServing)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A setting that could not be read or is not valid; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub struct SettingsError {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub database: DatabaseSettings,
@@ -35,7 +35,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// The Postgres server; each part uses its own database on it.
@@ -46,7 +46,7 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
     pub url: String,
@@ -58,7 +58,7 @@ pub struct BusSettings {
     pub delivery_limit: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpSettings {
     /// Unset: e-mails are written as `.eml` files under `mail_dir`.
@@ -67,7 +67,7 @@ pub struct SmtpSettings {
     pub mail_dir: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
     pub listen: SocketAddr,
@@ -77,7 +77,7 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PartSettings {
     /// gRPC address this part listens on; port 0 in `all` means any free port.
@@ -86,7 +86,7 @@ pub struct PartSettings {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Ed25519 private key (PEM); only the partner part signs tokens.
@@ -96,21 +96,21 @@ pub struct AuthSettings {
     pub token_ttl_seconds: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BootstrapSettings {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Prometheus `/metrics` of a single-part process (the gateway serves its own on its port).
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RelaySettings {
     /// Fallback polling when no LISTEN/NOTIFY wake-up arrives.
@@ -120,7 +120,7 @@ pub struct RelaySettings {
     pub retention_hours: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
@@ -129,7 +129,7 @@ pub struct LogSettings {
     pub filter: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Auto,
@@ -255,7 +255,10 @@ impl Settings {
         file: Option<&Path>,
         environment: Option<HashMap<String, String>>,
     ) -> Result<Self, SettingsError> {
-        let mut builder = config::Config::builder();
+        // Defaults go in key by key, so a file or variable that sets one key of a section keeps
+        // the defaults of its other keys.
+        let defaults = config::Config::try_from(&Settings::default()).map_err(config_error)?;
+        let mut builder = config::Config::builder().add_source(defaults);
         if let Some(path) = file {
             if !path.exists() {
                 return Err(SettingsError {
@@ -443,6 +446,18 @@ mod tests {
         assert_eq!(settings.public_url, "https://file.example");
         assert_eq!(settings.gateway.listen.port(), 9999, "env beats default");
         assert_eq!(settings.bus.prefetch, 16, "default stays");
+        assert_eq!(settings.gateway.max_body_bytes, 1024 * 1024, "section default stays");
+    }
+
+    #[test]
+    fn one_key_of_a_section_keeps_the_other_defaults() {
+        let settings = Settings::load_from(
+            None,
+            env(&[("ESSENTIALS__PARTNER__LISTEN", "127.0.0.1:0")]),
+        )
+        .expect("settings load");
+        assert_eq!(settings.partner.listen.port(), 0);
+        assert_eq!(settings.partner.url, "http://127.0.0.1:50051");
     }
 
     #[test]
