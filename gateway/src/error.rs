@@ -27,25 +27,33 @@ pub struct FieldViolationBody {
     pub description: String,
 }
 
-/// An error answer of the gateway.
+/// An error answer of the gateway: a canonical error, or 413 for a body over the limit (which
+/// has no gRPC counterpart).
 #[derive(Debug)]
-pub struct ApiError(pub ServiceError);
+pub struct ApiError(pub ServiceError, Option<StatusCode>);
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
-        Self(error)
+        Self(error, None)
     }
 }
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
-        Self(ServiceError::from_status(&status))
+        Self(ServiceError::from_status(&status), None)
     }
 }
 
 impl ApiError {
+    pub fn payload_too_large() -> Self {
+        Self(
+            ServiceError::new(Code::InvalidArgument, "the request body is too large"),
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+        )
+    }
+
     pub fn not_found_route() -> Self {
-        Self(ServiceError::new(
+        Self::from(ServiceError::new(
             Code::NotFound,
             "no such route; see /api/v1/openapi.json",
         ))
@@ -54,12 +62,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error = self.0;
-        let status = StatusCode::from_u16(error.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let ApiError(error, status_override) = self;
+        let status = status_override.unwrap_or_else(|| {
+            StatusCode::from_u16(error.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        });
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "PAYLOAD_TOO_LARGE"
+        } else {
+            error.code.as_str()
+        };
         let body = ErrorBody {
             error: ErrorDetail {
-                code: error.code.as_str(),
+                code,
                 message: error.message,
                 reason: error.reason,
                 field_violations: error

@@ -2,8 +2,11 @@
 //! requests to the parts' gRPC APIs, and serves health, readiness and metrics. It holds no
 //! business logic and no durable state.
 
+pub mod convert;
 mod error;
+pub mod extract;
 mod ops;
+mod routes;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +15,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use essentials_runtime::auth::TokenVerifier;
 use essentials_runtime::metrics::{HttpLabels, HttpRouteLabels, metrics};
 use essentials_runtime::{CancellationToken, Settings};
 use tokio::net::TcpListener;
@@ -55,13 +59,17 @@ impl Upstreams {
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub upstreams: Upstreams,
+    pub verifier: TokenVerifier,
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    let max_body = state.settings.gateway.max_body_bytes;
     Router::new()
         .merge(ops::router())
+        .nest("/api/v1", routes::router())
         .fallback(|| async { ApiError::not_found_route() })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -76,9 +84,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
+    let verifier = TokenVerifier::from_settings(&settings.auth)?;
     let app = router(AppState {
         settings,
         upstreams,
+        verifier,
     });
     tracing::info!(part = "gateway", addr = %address, "listening");
     axum::serve(listener, app)

@@ -20,8 +20,14 @@ fn isolated_env() -> (String, Vec<(String, String)>) {
     let mut env = vec![
         ("ESSENTIALS__DATABASE__PREFIX".to_owned(), prefix.clone()),
         ("ESSENTIALS__BUS__PREFIX".to_owned(), prefix.clone()),
-        ("ESSENTIALS__GATEWAY__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-        ("ESSENTIALS__METRICS__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "ESSENTIALS__GATEWAY__LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "ESSENTIALS__METRICS__LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
         ("ESSENTIALS__LOG__FORMAT".to_owned(), "json".to_owned()),
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
@@ -132,7 +138,9 @@ fn settings_for(prefix: &str) -> essentials_runtime::Settings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_starts_reports_serving_and_stops_cleanly_on_sigterm() {
     let (prefix, env) = isolated_env();
-    let mut child = essentials(&["all"], &env).spawn().expect("spawn essentials");
+    let mut child = essentials(&["all"], &env)
+        .spawn()
+        .expect("spawn essentials");
     let addresses = listening_addresses(&mut child).await;
 
     for part in PARTS {
@@ -142,8 +150,14 @@ async fn all_starts_reports_serving_and_stops_cleanly_on_sigterm() {
             async move { health(&addr, "").await == Some(ServingStatus::Serving) }
         })
         .await;
-        assert_eq!(health(&addr, "liveness").await, Some(ServingStatus::Serving));
-        assert_eq!(health(&addr, "essentials.bus").await, Some(ServingStatus::Serving));
+        assert_eq!(
+            health(&addr, "liveness").await,
+            Some(ServingStatus::Serving)
+        );
+        assert_eq!(
+            health(&addr, "essentials.bus").await,
+            Some(ServingStatus::Serving)
+        );
     }
     let gateway = addresses["gateway"].clone();
     let (status, body) = http_get(&gateway, "/healthz").await;
@@ -155,7 +169,10 @@ async fn all_starts_reports_serving_and_stops_cleanly_on_sigterm() {
     .await;
     let (_, ready) = http_get(&gateway, "/readyz").await;
     for part in PARTS {
-        assert!(ready.contains(&format!("\"{part}\":\"serving\"")), "{ready}");
+        assert!(
+            ready.contains(&format!("\"{part}\":\"serving\"")),
+            "{ready}"
+        );
     }
     let (status, metrics) = http_get(&gateway, "/metrics").await;
     assert_eq!(status, 200);
@@ -182,12 +199,18 @@ async fn readyz_is_503_while_a_part_is_down() {
             format!("http://127.0.0.1:{}", 9 + index),
         ));
     }
-    let mut child = essentials(&["gateway"], &env).spawn().expect("spawn gateway");
+    let mut child = essentials(&["gateway"], &env)
+        .spawn()
+        .expect("spawn gateway");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let gateway = tokio::time::timeout(DEADLINE, async {
         loop {
-            let line = lines.next_line().await.expect("read").expect("gateway running");
+            let line = lines
+                .next_line()
+                .await
+                .expect("read")
+                .expect("gateway running");
             if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
                 && record["message"] == "listening"
             {
@@ -200,7 +223,11 @@ async fn readyz_is_503_while_a_part_is_down() {
     let (status, body) = http_get(&gateway, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"partner\":\"unreachable\""), "{body}");
-    assert_eq!(http_get(&gateway, "/healthz").await.0, 200, "alive though not ready");
+    assert_eq!(
+        http_get(&gateway, "/healthz").await.0,
+        200,
+        "alive though not ready"
+    );
     let exit = terminate(&mut child).await;
     assert!(exit.success());
     let _ = prefix;
@@ -213,7 +240,11 @@ async fn migrate_creates_every_database_and_exits() {
         .output()
         .await
         .expect("run migrate");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let settings = settings_for(&prefix);
     for part in PARTS {
         let pool = essentials_runtime::db::pool(&settings, part).expect("pool");

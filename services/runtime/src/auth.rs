@@ -336,9 +336,10 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, ServiceErr
         .ok_or_else(|| ServiceError::unauthenticated("sign in first: no access token was sent"))
 }
 
-/// Adds the caller's token to an outgoing gRPC request, so the callee sees the same principal.
+/// An outgoing gRPC request on behalf of the caller: their token (so the callee sees the same
+/// principal and scopes to the same bank) and the current trace context.
 pub fn forward<T>(principal: &Principal, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
+    let mut request = crate::telemetry::traced_request(message);
     if let Ok(value) = format!("Bearer {}", principal.token).parse() {
         request.metadata_mut().insert("authorization", value);
     }

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod part;
 pub mod settings;
+pub mod smtp_sink;
 pub mod telemetry;
 pub mod testing;
 

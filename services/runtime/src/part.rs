@@ -120,7 +120,10 @@ pub async fn run(
     let (reporter, health) = tonic_health::server::health_reporter();
     // Liveness: SERVING for as long as the process answers at all (Kubernetes probes it).
     reporter
-        .set_service_status(LIVENESS_HEALTH_SERVICE, tonic_health::ServingStatus::Serving)
+        .set_service_status(
+            LIVENESS_HEALTH_SERVICE,
+            tonic_health::ServingStatus::Serving,
+        )
         .await;
     crate::grpc::set_serving(&reporter, &services.service_names, false).await;
     reporter

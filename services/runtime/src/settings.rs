@@ -446,16 +446,18 @@ mod tests {
         assert_eq!(settings.public_url, "https://file.example");
         assert_eq!(settings.gateway.listen.port(), 9999, "env beats default");
         assert_eq!(settings.bus.prefetch, 16, "default stays");
-        assert_eq!(settings.gateway.max_body_bytes, 1024 * 1024, "section default stays");
+        assert_eq!(
+            settings.gateway.max_body_bytes,
+            1024 * 1024,
+            "section default stays"
+        );
     }
 
     #[test]
     fn one_key_of_a_section_keeps_the_other_defaults() {
-        let settings = Settings::load_from(
-            None,
-            env(&[("ESSENTIALS__PARTNER__LISTEN", "127.0.0.1:0")]),
-        )
-        .expect("settings load");
+        let settings =
+            Settings::load_from(None, env(&[("ESSENTIALS__PARTNER__LISTEN", "127.0.0.1:0")]))
+                .expect("settings load");
         assert_eq!(settings.partner.listen.port(), 0);
         assert_eq!(settings.partner.url, "http://127.0.0.1:50051");
     }

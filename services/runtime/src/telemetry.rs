@@ -190,25 +190,19 @@ pub fn inject_headers(headers: &mut http::HeaderMap) {
     });
 }
 
-/// A tonic client interceptor that carries the current trace into the callee.
-#[derive(Clone, Copy, Default)]
-pub struct TracePropagation;
-
-impl tonic::service::Interceptor for TracePropagation {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        let mut headers = http::HeaderMap::new();
-        inject_headers(&mut headers);
-        for (name, value) in &headers {
-            if let (Ok(key), Ok(value)) = (
-                tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()),
-                tonic::metadata::MetadataValue::try_from(value.as_bytes()),
-            ) {
-                request.metadata_mut().insert(key, value);
-            }
+/// An outgoing gRPC request that carries the current trace into the callee.
+pub fn traced_request<T>(message: T) -> tonic::Request<T> {
+    let mut headers = http::HeaderMap::new();
+    inject_headers(&mut headers);
+    let mut request = tonic::Request::new(message);
+    for (name, value) in &headers {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()),
+            value.to_str().map(str::to_owned),
+        ) && let Ok(value) = value.parse()
+        {
+            request.metadata_mut().insert(key, value);
         }
-        Ok(request)
     }
+    request
 }

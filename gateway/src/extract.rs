@@ -1,0 +1,257 @@
+//! Extractors that turn every bad input into a 4xx with field violations (never a 5xx), and the
+//! authenticated caller.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use essentials_runtime::auth::Principal;
+use essentials_runtime::{FieldViolation, ServiceError};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A JSON body. Malformed JSON, wrong types, unknown enum values and missing fields are 400 with
+/// the field named; a body over the limit is 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        if !content_type.starts_with("application/json") && !content_type.contains("+json") {
+            return Err(ApiError::from(ServiceError::invalid(vec![
+                FieldViolation::new("Content-Type", "must be application/json"),
+            ])));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large()
+                } else {
+                    ApiError::from(ServiceError::invalid(vec![FieldViolation::new(
+                        "body",
+                        "could not be read",
+                    )]))
+                }
+            })?;
+        decode_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Decodes JSON, naming the field at fault.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = strip_position(&inner.to_string());
+        // serde reports a missing field at its parent; name the field itself.
+        let syntax = inner.is_syntax() || inner.is_eof();
+        let field = match message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            _ if syntax => "body".to_owned(),
+            Some(missing) if path == "." => missing.to_owned(),
+            Some(missing) => format!("{path}.{missing}"),
+            None if path == "." => "body".to_owned(),
+            None => path,
+        };
+        let description = if syntax {
+            format!("is not valid JSON: {message}")
+        } else {
+            message
+        };
+        ApiError::from(ServiceError::invalid(vec![FieldViolation::new(
+            field,
+            description,
+        )]))
+    })
+}
+
+/// serde_json appends " at line 1 column 7"; clients have the path instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query parameters, with bad ones named.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer = serde_urlencoded_deserializer(query);
+        deserializer.map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| {
+        ApiError::from(ServiceError::invalid(vec![FieldViolation::new(
+            "query",
+            "is not a valid query string",
+        )]))
+    })?)
+    .map(|axum::extract::Query(value)| value)
+    .map_err(|rejection| {
+        let text = rejection.body_text();
+        let detail = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text)
+            .to_owned();
+        let field = detail
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or("query")
+            .to_owned();
+        ApiError::from(ServiceError::invalid(vec![FieldViolation::new(
+            field, detail,
+        )]))
+    })
+}
+
+/// A path segment that must be a UUID (ids are UUIDs everywhere).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| {
+                // A malformed id names nothing that exists: 404, as for another bank's id.
+                let _ = rejection;
+                ApiError::from(ServiceError::not_found("resource"))
+            })
+    }
+}
+
+/// The signed-in caller; 401 without a valid token.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|value| value.to_str().unwrap_or("invalid"));
+        match state.verifier.verify_header(header) {
+            Ok(Some(principal)) => Ok(Caller(principal)),
+            Ok(None) => Err(ApiError::from(ServiceError::unauthenticated(
+                "sign in first: send Authorization: Bearer <token>",
+            ))),
+            Err(error) => Err(ApiError::from(ServiceError::from(error))),
+        }
+    }
+}
+
+/// The value of `Idempotency-Key`, passed on as the owning service's `request_id`.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(value) => match value.to_str() {
+                Ok(key) if !key.is_empty() && key.len() <= 200 => {
+                    Ok(IdempotencyKey(Some(key.to_owned())))
+                }
+                _ => Err(ApiError::from(ServiceError::invalid(vec![
+                    FieldViolation::new(
+                        "Idempotency-Key",
+                        "must be 1 to 200 visible ASCII characters",
+                    ),
+                ]))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        item_id: String,
+        quantity: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        line_items: Vec<Line>,
+    }
+
+    fn violation(bytes: &[u8]) -> (String, String) {
+        let error = decode_json::<Body>(bytes).expect_err("invalid");
+        let violation = error
+            .0
+            .field_violations
+            .first()
+            .cloned()
+            .expect("a violation");
+        assert_eq!(error.0.code, essentials_runtime::Code::InvalidArgument);
+        (violation.field, violation.description)
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_field() {
+        let (field, description) =
+            violation(br#"{"name":"x","line_items":[{"item_id":"a","quantity":"ten"}]}"#);
+        assert_eq!(field, "line_items[0].quantity");
+        assert!(description.contains("invalid type"), "{description}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        assert_eq!(violation(br#"{"line_items":[]}"#).0, "name");
+        assert_eq!(
+            violation(br#"{"name":"x","line_items":[{"quantity":1}]}"#).0,
+            "line_items[0].item_id"
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_body_violation() {
+        let (field, description) = violation(b"{\"name\": ");
+        assert_eq!(field, "body");
+        assert!(
+            description.starts_with("is not valid JSON"),
+            "{description}"
+        );
+    }
+
+    #[test]
+    fn negative_quantity_is_refused() {
+        assert_eq!(
+            violation(br#"{"name":"x","line_items":[{"item_id":"a","quantity":-1}]}"#).0,
+            "line_items[0].quantity"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! One router per resource, merged here. Each module is owned by the issue that builds its part.
+
+use axum::Router;
+
+use crate::AppState;
+
+mod catalog;
+mod dashboard;
+mod distributions;
+mod inventory;
+mod organizations;
+mod partner_portal;
+mod partners;
+mod requests;
+mod sessions;
+
+/// Every `/api/v1` route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(sessions::router())
+        .merge(organizations::router())
+        .merge(partners::router())
+        .merge(partner_portal::router())
+        .merge(catalog::router())
+        .merge(inventory::router())
+        .merge(distributions::router())
+        .merge(requests::router())
+        .merge(dashboard::router())
+}

@@ -1,0 +1,1 @@
+//! A real SMTP listener for tests (owned by the notification issue).
