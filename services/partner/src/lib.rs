@@ -1,8 +1,21 @@
-//! The partner part of Essentials. Its domain RPCs come with its own issue; for now it runs with the
-//! shared runtime: its database is created and migrated, it relays its outbox, and it answers
-//! gRPC health and reflection.
+//! The partner part of Essentials: banks (organizations) and their settings, users, role grants,
+//! sign-in and invitations, partners through every status, their profiles, groups and the
+//! one-time import. It issues the access tokens every other part verifies.
 
-use essentials_runtime::part::{PartContext, PartServices, PartSpec};
+mod csv;
+pub mod domain;
+mod grpc;
+mod repo;
+mod service;
+
+use std::sync::Arc;
+
+use essentials_proto::partner::v1::auth_service_server::AuthServiceServer;
+use essentials_proto::partner::v1::organization_service_server::OrganizationServiceServer;
+use essentials_proto::partner::v1::partner_service_server::PartnerServiceServer;
+use essentials_proto::partner::v1::user_service_server::UserServiceServer;
+use essentials_runtime::auth::{AuthInterceptor, TokenSigner};
+use essentials_runtime::part::{PartContext, PartServices, PartSpec, Worker};
 use sqlx::migrate::Migrator;
 
 /// This part's embedded migrations (versions are timestamps; the runtime reserves 1–999).
@@ -15,10 +28,42 @@ pub static SPEC: PartSpec = PartSpec {
     build,
 };
 
-fn build(_context: &PartContext) -> anyhow::Result<PartServices> {
+fn build(context: &PartContext) -> anyhow::Result<PartServices> {
+    let app = service::App {
+        pool: context.pool.clone(),
+        signer: TokenSigner::from_settings(&context.settings.auth)?,
+        settings: Arc::clone(&context.settings),
+    };
+    let grpc = grpc::Grpc { app: app.clone() };
+    let interceptor = AuthInterceptor::new(context.verifier.clone());
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes
+        .add_service(AuthServiceServer::with_interceptor(
+            grpc.clone(),
+            interceptor.clone(),
+        ))
+        .add_service(OrganizationServiceServer::with_interceptor(
+            grpc.clone(),
+            interceptor.clone(),
+        ))
+        .add_service(UserServiceServer::with_interceptor(
+            grpc.clone(),
+            interceptor.clone(),
+        ))
+        .add_service(PartnerServiceServer::with_interceptor(grpc, interceptor));
+    let bootstrap = Worker::new("bootstrap-admin", async move {
+        if let Err(error) = app.bootstrap_admin().await {
+            tracing::error!(%error, "could not create the configured super admin");
+        }
+    });
     Ok(PartServices {
-        routes: tonic::service::RoutesBuilder::default().routes(),
-        service_names: Vec::new(),
-        workers: Vec::new(),
+        routes: routes.routes(),
+        service_names: vec![
+            "essentials.partner.v1.AuthService",
+            "essentials.partner.v1.OrganizationService",
+            "essentials.partner.v1.UserService",
+            "essentials.partner.v1.PartnerService",
+        ],
+        workers: vec![bootstrap],
     })
 }

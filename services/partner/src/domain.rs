@@ -1,0 +1,529 @@
+//! Partner statuses and their transitions, and the rules for e-mails, passwords and profiles.
+//! No I/O: everything here is checked by unit tests.
+
+use essentials_proto::partner::v1 as pb;
+use essentials_runtime::{FieldViolation, ServiceError};
+
+/// A partner's status (DOMAIN.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerStatus {
+    Uninvited,
+    Invited,
+    AwaitingReview,
+    Approved,
+    RecertificationRequired,
+    Deactivated,
+}
+
+impl PartnerStatus {
+    pub const ALL: [PartnerStatus; 6] = [
+        PartnerStatus::Uninvited,
+        PartnerStatus::Invited,
+        PartnerStatus::AwaitingReview,
+        PartnerStatus::Approved,
+        PartnerStatus::RecertificationRequired,
+        PartnerStatus::Deactivated,
+    ];
+
+    /// The name stored in the database and used in the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerStatus::Uninvited => "uninvited",
+            PartnerStatus::Invited => "invited",
+            PartnerStatus::AwaitingReview => "awaiting_review",
+            PartnerStatus::Approved => "approved",
+            PartnerStatus::RecertificationRequired => "recertification_required",
+            PartnerStatus::Deactivated => "deactivated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    pub fn to_proto(self) -> pb::PartnerStatus {
+        match self {
+            PartnerStatus::Uninvited => pb::PartnerStatus::Uninvited,
+            PartnerStatus::Invited => pb::PartnerStatus::Invited,
+            PartnerStatus::AwaitingReview => pb::PartnerStatus::AwaitingReview,
+            PartnerStatus::Approved => pb::PartnerStatus::Approved,
+            PartnerStatus::RecertificationRequired => pb::PartnerStatus::RecertificationRequired,
+            PartnerStatus::Deactivated => pb::PartnerStatus::Deactivated,
+        }
+    }
+
+    pub fn from_proto(status: pb::PartnerStatus) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|candidate| candidate.to_proto() == status)
+    }
+
+    /// Only approved partners may make requests (our decision 1: enforced for every type).
+    pub fn may_request(self) -> bool {
+        self == PartnerStatus::Approved
+    }
+}
+
+/// A status-changing action on a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Invite,
+    InviteAndApprove,
+    SubmitForApproval,
+    Approve,
+    RequestRecertification,
+    Deactivate,
+    Reactivate,
+}
+
+/// Machine-readable reasons a transition is refused.
+pub mod reason {
+    pub const NOT_INVITABLE: &str = "PARTNER_NOT_INVITABLE";
+    pub const NOT_APPROVABLE: &str = "PARTNER_NOT_APPROVABLE";
+    pub const ALREADY_AWAITING_REVIEW: &str = "PARTNER_ALREADY_AWAITING_REVIEW";
+    pub const ALREADY_APPROVED: &str = "PARTNER_ALREADY_APPROVED";
+    pub const ALREADY_RECERTIFICATION_REQUIRED: &str = "PARTNER_ALREADY_RECERTIFICATION_REQUIRED";
+    pub const DEACTIVATED: &str = "PARTNER_DEACTIVATED";
+    pub const NOT_INVITED: &str = "PARTNER_NOT_INVITED";
+    pub const ALREADY_DEACTIVATED: &str = "PARTNER_ALREADY_DEACTIVATED";
+    pub const NOT_DEACTIVATED: &str = "PARTNER_NOT_DEACTIVATED";
+    pub const NOT_DELETABLE: &str = "PARTNER_NOT_DELETABLE";
+    pub const NOT_APPROVED: &str = "PARTNER_NOT_APPROVED";
+    pub const ALREADY_IMPORTED: &str = "PARTNERS_ALREADY_IMPORTED";
+    pub const INVITATION_USED: &str = "INVITATION_USED";
+    pub const INVITATION_EXPIRED: &str = "INVITATION_EXPIRED";
+    pub const GROUP_HAS_PARTNERS: &str = "PARTNER_GROUP_HAS_PARTNERS";
+    pub const LAST_ROLE: &str = "USER_ROLE_REQUIRED";
+}
+
+/// The status a transition leads to from `current`, or why it is refused.
+///
+/// Where the reference allows a transition that silently loses state we refuse it: inviting an
+/// approved (or reviewed, or recertifying, or deactivated) partner would reset it to `invited`
+/// (our decision 3); submitting from `approved` would take away its right to request.
+pub fn next_status(
+    name: &str,
+    current: PartnerStatus,
+    transition: Transition,
+) -> Result<PartnerStatus, ServiceError> {
+    use PartnerStatus::*;
+    let refuse =
+        |reason: &str, message: String| Err(ServiceError::failed_precondition(reason, message));
+    match transition {
+        Transition::Invite => match current {
+            Uninvited | Invited => Ok(Invited),
+            _ => refuse(
+                reason::NOT_INVITABLE,
+                format!(
+                    "{name} is {} and cannot be invited; only uninvited partners are invited (and invited ones re-sent)",
+                    current.as_str()
+                ),
+            ),
+        },
+        Transition::InviteAndApprove => match current {
+            Uninvited | Invited => Ok(Approved),
+            _ => refuse(
+                reason::NOT_INVITABLE,
+                format!(
+                    "{name} is {} and cannot be invited and approved",
+                    current.as_str()
+                ),
+            ),
+        },
+        Transition::SubmitForApproval => match current {
+            Invited | RecertificationRequired | Uninvited => Ok(AwaitingReview),
+            AwaitingReview => refuse(
+                reason::ALREADY_AWAITING_REVIEW,
+                "This partner has already requested approval.".to_owned(),
+            ),
+            Approved => refuse(
+                reason::ALREADY_APPROVED,
+                format!("{name} is already approved"),
+            ),
+            Deactivated => refuse(
+                reason::DEACTIVATED,
+                format!("{name} has been deactivated; contact the bank to reactivate it"),
+            ),
+        },
+        Transition::Approve => match current {
+            Invited | AwaitingReview => Ok(Approved),
+            _ => refuse(
+                reason::NOT_APPROVABLE,
+                format!(
+                    "{name} is not waiting for approval (it is {})",
+                    current.as_str()
+                ),
+            ),
+        },
+        Transition::RequestRecertification => match current {
+            RecertificationRequired => refuse(
+                reason::ALREADY_RECERTIFICATION_REQUIRED,
+                format!("{name} has already been requested to recertify"),
+            ),
+            Deactivated => refuse(reason::DEACTIVATED, format!("{name} has been deactivated")),
+            Uninvited => refuse(
+                reason::NOT_INVITED,
+                format!("{name} has not been invited, so it cannot recertify"),
+            ),
+            Invited | AwaitingReview | Approved => Ok(RecertificationRequired),
+        },
+        Transition::Deactivate => match current {
+            Deactivated => refuse(
+                reason::ALREADY_DEACTIVATED,
+                format!("{name} is already deactivated"),
+            ),
+            _ => Ok(Deactivated),
+        },
+        Transition::Reactivate => match current {
+            Deactivated => Ok(Approved),
+            _ => refuse(
+                reason::NOT_DEACTIVATED,
+                format!("{name} is not deactivated!"),
+            ),
+        },
+    }
+}
+
+/// Lower-cases and checks an e-mail address; `None` when it is not one.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let email = email.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let valid = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    valid.then_some(email)
+}
+
+/// Our password policy (the reference's): 8 to 128 characters, at least one that is neither a
+/// letter nor a digit.
+pub fn check_password(field: &str, password: &str) -> Option<FieldViolation> {
+    let length = password.chars().count();
+    if !(8..=128).contains(&length) {
+        return Some(FieldViolation::new(
+            field,
+            "must be 8 to 128 characters long",
+        ));
+    }
+    if password.chars().all(char::is_alphanumeric) {
+        return Some(FieldViolation::new(
+            field,
+            "must contain at least one character that is not a letter or a digit",
+        ));
+    }
+    None
+}
+
+/// Checks a profile; every problem is named.
+pub fn check_profile(profile: &pb::PartnerProfile, media_shown: bool) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    let settings = profile.partner_settings.unwrap_or_default();
+    if !(settings.enable_quantity_based_requests
+        || settings.enable_individual_requests
+        || settings.enable_child_based_requests)
+    {
+        violations.push(FieldViolation::new(
+            "partner_settings",
+            "at least one request type must be enabled",
+        ));
+    }
+    if let Some(area) = &profile.area_served {
+        let mut total = 0i64;
+        for (index, served) in area.served_areas.iter().enumerate() {
+            if !(0..=100).contains(&served.client_share_percent) {
+                violations.push(FieldViolation::new(
+                    format!("area_served.served_areas[{index}].client_share_percent"),
+                    "must be between 0 and 100",
+                ));
+            }
+            if served.county.trim().is_empty() {
+                violations.push(FieldViolation::new(
+                    format!("area_served.served_areas[{index}].county"),
+                    "must not be blank",
+                ));
+            }
+            total += i64::from(served.client_share_percent);
+        }
+        if total != 0 && total != 100 {
+            violations.push(FieldViolation::new(
+                "area_served.served_areas",
+                format!("client shares must add up to 0 or 100 (they add up to {total})"),
+            ));
+        }
+    }
+    if let Some(pick_up) = &profile.pick_up_person {
+        if pick_up.emails.len() > 3 {
+            violations.push(FieldViolation::new(
+                "pick_up_person.emails",
+                "at most 3 e-mail addresses",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, email) in pick_up.emails.iter().enumerate() {
+            match normalize_email(email) {
+                None => violations.push(FieldViolation::new(
+                    format!("pick_up_person.emails[{index}]"),
+                    "is not a valid e-mail address",
+                )),
+                Some(normalized) if !seen.insert(normalized.clone()) => {
+                    violations.push(FieldViolation::new(
+                        format!("pick_up_person.emails[{index}]"),
+                        "is a duplicate",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if media_shown {
+        let media = profile.media_information.clone().unwrap_or_default();
+        let has_presence = [
+            &media.website,
+            &media.facebook,
+            &media.twitter,
+            &media.instagram,
+        ]
+        .iter()
+        .any(|value| !value.trim().is_empty());
+        if !has_presence && !media.no_social_media_presence {
+            violations.push(FieldViolation::new(
+                "media_information",
+                "give a website or social media account, or check no_social_media_presence",
+            ));
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PartnerStatus::*;
+
+    fn reason_of(result: Result<PartnerStatus, ServiceError>) -> Option<String> {
+        result.err().and_then(|error| error.reason)
+    }
+
+    #[test]
+    fn every_transition_from_every_status() {
+        // (transition, from, expected status or refusal reason)
+        let table: &[(Transition, PartnerStatus, Result<PartnerStatus, &str>)] = &[
+            (Transition::Invite, Uninvited, Ok(Invited)),
+            (Transition::Invite, Invited, Ok(Invited)),
+            (
+                Transition::Invite,
+                AwaitingReview,
+                Err(reason::NOT_INVITABLE),
+            ),
+            (Transition::Invite, Approved, Err(reason::NOT_INVITABLE)),
+            (
+                Transition::Invite,
+                RecertificationRequired,
+                Err(reason::NOT_INVITABLE),
+            ),
+            (Transition::Invite, Deactivated, Err(reason::NOT_INVITABLE)),
+            (Transition::InviteAndApprove, Uninvited, Ok(Approved)),
+            (Transition::InviteAndApprove, Invited, Ok(Approved)),
+            (
+                Transition::InviteAndApprove,
+                Approved,
+                Err(reason::NOT_INVITABLE),
+            ),
+            (Transition::SubmitForApproval, Invited, Ok(AwaitingReview)),
+            (
+                Transition::SubmitForApproval,
+                RecertificationRequired,
+                Ok(AwaitingReview),
+            ),
+            (
+                Transition::SubmitForApproval,
+                AwaitingReview,
+                Err(reason::ALREADY_AWAITING_REVIEW),
+            ),
+            (
+                Transition::SubmitForApproval,
+                Approved,
+                Err(reason::ALREADY_APPROVED),
+            ),
+            (
+                Transition::SubmitForApproval,
+                Deactivated,
+                Err(reason::DEACTIVATED),
+            ),
+            (Transition::Approve, Invited, Ok(Approved)),
+            (Transition::Approve, AwaitingReview, Ok(Approved)),
+            (Transition::Approve, Uninvited, Err(reason::NOT_APPROVABLE)),
+            (Transition::Approve, Approved, Err(reason::NOT_APPROVABLE)),
+            (
+                Transition::Approve,
+                RecertificationRequired,
+                Err(reason::NOT_APPROVABLE),
+            ),
+            (
+                Transition::Approve,
+                Deactivated,
+                Err(reason::NOT_APPROVABLE),
+            ),
+            (
+                Transition::RequestRecertification,
+                Approved,
+                Ok(RecertificationRequired),
+            ),
+            (
+                Transition::RequestRecertification,
+                Invited,
+                Ok(RecertificationRequired),
+            ),
+            (
+                Transition::RequestRecertification,
+                AwaitingReview,
+                Ok(RecertificationRequired),
+            ),
+            (
+                Transition::RequestRecertification,
+                RecertificationRequired,
+                Err(reason::ALREADY_RECERTIFICATION_REQUIRED),
+            ),
+            (
+                Transition::RequestRecertification,
+                Deactivated,
+                Err(reason::DEACTIVATED),
+            ),
+            (
+                Transition::RequestRecertification,
+                Uninvited,
+                Err(reason::NOT_INVITED),
+            ),
+            (Transition::Deactivate, Uninvited, Ok(Deactivated)),
+            (Transition::Deactivate, Approved, Ok(Deactivated)),
+            (
+                Transition::Deactivate,
+                Deactivated,
+                Err(reason::ALREADY_DEACTIVATED),
+            ),
+            (Transition::Reactivate, Deactivated, Ok(Approved)),
+            (
+                Transition::Reactivate,
+                Approved,
+                Err(reason::NOT_DEACTIVATED),
+            ),
+            (
+                Transition::Reactivate,
+                Uninvited,
+                Err(reason::NOT_DEACTIVATED),
+            ),
+        ];
+        for (transition, from, expected) in table {
+            let result = next_status("Acme", *from, *transition);
+            match expected {
+                Ok(status) => assert_eq!(
+                    result.as_ref().ok(),
+                    Some(status),
+                    "{transition:?} from {from:?}"
+                ),
+                Err(reason) => assert_eq!(
+                    reason_of(result).as_deref(),
+                    Some(*reason),
+                    "{transition:?} from {from:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_is_wrong() {
+        let error = next_status("Acme", Approved, Transition::Reactivate).expect_err("refused");
+        assert_eq!(error.message, "Acme is not deactivated!");
+        let error = next_status("Acme", Uninvited, Transition::Approve).expect_err("refused");
+        assert!(error.message.contains("is not waiting for approval"));
+    }
+
+    #[test]
+    fn statuses_round_trip_through_text_and_proto() {
+        for status in PartnerStatus::ALL {
+            assert_eq!(PartnerStatus::parse(status.as_str()), Some(status));
+            assert_eq!(PartnerStatus::from_proto(status.to_proto()), Some(status));
+        }
+        assert_eq!(PartnerStatus::parse("pending"), None);
+        assert!(Approved.may_request());
+        assert!(!AwaitingReview.may_request());
+    }
+
+    #[test]
+    fn emails_are_lower_cased_and_checked() {
+        assert_eq!(
+            normalize_email("  Jane.Doe@Example.ORG "),
+            Some("jane.doe@example.org".to_owned())
+        );
+        for bad in [
+            "",
+            "jane",
+            "@example.org",
+            "jane@",
+            "jane@example",
+            "ja ne@example.org",
+            "a@b@c.org",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password("password", "short!").is_some());
+        assert!(check_password("password", "longenoughbutplain1").is_some());
+        assert!(check_password("password", "long enough!").is_none());
+        assert!(check_password("password", &"x!".repeat(65)).is_some());
+    }
+
+    #[test]
+    fn profile_rules() {
+        let mut profile = pb::PartnerProfile::default();
+        let fields = |profile: &pb::PartnerProfile, media: bool| -> Vec<String> {
+            check_profile(profile, media)
+                .into_iter()
+                .map(|violation| violation.field)
+                .collect()
+        };
+        assert_eq!(fields(&profile, false), vec!["partner_settings"]);
+        profile.partner_settings = Some(pb::PartnerSettings {
+            enable_quantity_based_requests: true,
+            ..Default::default()
+        });
+        assert!(fields(&profile, false).is_empty());
+        assert_eq!(fields(&profile, true), vec!["media_information"]);
+        profile.area_served = Some(pb::AreaServed {
+            served_areas: vec![
+                pb::ServedArea {
+                    county: "Kent".into(),
+                    client_share_percent: 60,
+                },
+                pb::ServedArea {
+                    county: "Sussex".into(),
+                    client_share_percent: 30,
+                },
+            ],
+        });
+        profile.pick_up_person = Some(pb::PickUpPerson {
+            emails: vec![
+                "a@x.org".into(),
+                "A@x.org".into(),
+                "bad".into(),
+                "d@x.org".into(),
+            ],
+            ..Default::default()
+        });
+        assert_eq!(
+            fields(&profile, false),
+            vec![
+                "area_served.served_areas",
+                "pick_up_person.emails",
+                "pick_up_person.emails[1]",
+                "pick_up_person.emails[2]"
+            ]
+        );
+    }
+}

@@ -1,0 +1,975 @@
+//! The partner part through its gRPC API, against the real PostgreSQL (and RabbitMQ for the relay).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use essentials_proto::events::EventPayload;
+use essentials_proto::events::v1 as events;
+use essentials_proto::partner::v1 as pb;
+use essentials_proto::partner::v1::auth_service_client::AuthServiceClient;
+use essentials_proto::partner::v1::organization_service_client::OrganizationServiceClient;
+use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
+use essentials_proto::partner::v1::user_service_client::UserServiceClient;
+use essentials_runtime::testing::{self, wait_until};
+use essentials_runtime::{CancellationToken, Settings};
+use prost::Message;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const ADMIN_EMAIL: &str = "root@essentials.test";
+const ADMIN_PASSWORD: &str = "root password!";
+const PASSWORD: &str = "a good password!";
+
+/// The partner part running in this process with its own database and bus prefix.
+struct Suite {
+    settings: Settings,
+    channel: Channel,
+    pool: sqlx::PgPool,
+    shutdown: CancellationToken,
+}
+
+impl Suite {
+    async fn start() -> Self {
+        let mut settings = testing::isolated_settings();
+        settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
+        settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.into());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(essentials_runtime::part::run(
+            &essentials_partner::SPEC,
+            Arc::new(settings.clone()),
+            listener,
+            shutdown.clone(),
+        ));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .expect("endpoint")
+            .connect_lazy();
+        wait_until(Duration::from_secs(60), "the partner part to serve", || {
+            let channel = channel.clone();
+            async move {
+                HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .map(|answer| answer.into_inner().status() == ServingStatus::Serving)
+                    .unwrap_or(false)
+            }
+        })
+        .await;
+        let pool = essentials_runtime::db::pool(&settings, "partner").expect("pool");
+        let suite = Self {
+            settings,
+            channel,
+            pool,
+            shutdown,
+        };
+        // The bootstrap admin is created by a worker at start.
+        wait_until(
+            Duration::from_secs(30),
+            "the bootstrap super admin",
+            || async { suite.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await.is_ok() },
+        )
+        .await;
+        suite
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.pool.close().await;
+        testing::drop_databases(&self.settings, &["partner"]).await;
+        testing::delete_bus_objects(&self.settings, &[]).await;
+    }
+
+    async fn try_login(&self, email: &str, password: &str) -> Result<pb::Session, tonic::Status> {
+        AuthServiceClient::new(self.channel.clone())
+            .login(pb::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .map(|answer| answer.into_inner().session.unwrap_or_default())
+    }
+
+    async fn login(&self, email: &str, password: &str) -> String {
+        self.try_login(email, password)
+            .await
+            .expect("signed in")
+            .token
+    }
+
+    /// The events this part wrote to its outbox, of one type, oldest first.
+    async fn events<P: EventPayload>(&self) -> Vec<P> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
+                .bind(P::EVENT_TYPE)
+                .fetch_all(&self.pool)
+                .await
+                .expect("outbox");
+        rows.iter()
+            .map(|bytes| {
+                let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
+                P::from_any(&envelope.payload.expect("payload")).expect("payload type")
+            })
+            .collect()
+    }
+
+    /// The newest invitation token sent to `email` (user.invited or partner.invited).
+    async fn invitation_token(&self, email: &str) -> String {
+        let from_users = self
+            .events::<events::UserInvited>()
+            .await
+            .into_iter()
+            .filter(|event| {
+                event
+                    .invitee
+                    .as_ref()
+                    .is_some_and(|person| person.email == email)
+            })
+            .map(|event| event.invitation_token);
+        let from_partners = self
+            .events::<events::PartnerInvited>()
+            .await
+            .into_iter()
+            .filter(|event| {
+                event
+                    .invitee
+                    .as_ref()
+                    .is_some_and(|person| person.email == email)
+            })
+            .map(|event| event.invitation_token);
+        from_users
+            .chain(from_partners)
+            .last()
+            .expect("an invitation")
+    }
+
+    async fn accept(&self, token: &str) -> Result<pb::User, tonic::Status> {
+        AuthServiceClient::new(self.channel.clone())
+            .accept_invitation(pb::AcceptInvitationRequest {
+                token: token.into(),
+                password: PASSWORD.into(),
+                name: String::new(),
+            })
+            .await
+            .map(|answer| answer.into_inner().user.unwrap_or_default())
+    }
+
+    /// A bank with a signed-in org_admin; returns (bank id, admin token).
+    async fn bank(&self, name: &str) -> (String, String) {
+        let root = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let admin_email = format!("admin@{}.test", name.to_lowercase().replace(' ', "-"));
+        let created = OrganizationServiceClient::new(self.channel.clone())
+            .create_organization(authorized(
+                &root,
+                pb::CreateOrganizationRequest {
+                    organization: Some(pb::Organization {
+                        name: name.into(),
+                        email: format!("info@{}.test", name.to_lowercase().replace(' ', "-")),
+                        ..Default::default()
+                    }),
+                    admin_email: admin_email.clone(),
+                    admin_name: "Admin".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .expect("bank created")
+            .into_inner();
+        let token = self.invitation_token(&admin_email).await;
+        self.accept(&token).await.expect("invitation accepted");
+        let admin = self.login(&admin_email, PASSWORD).await;
+        (created.organization.expect("organization").id, admin)
+    }
+
+    fn partners(&self) -> PartnerServiceClient<Channel> {
+        PartnerServiceClient::new(self.channel.clone())
+    }
+
+    async fn create_partner(
+        &self,
+        token: &str,
+        name: &str,
+        email: &str,
+    ) -> Result<pb::Partner, tonic::Status> {
+        self.partners()
+            .create_partner(authorized(
+                token,
+                pb::CreatePartnerRequest {
+                    partner: Some(pb::Partner {
+                        name: name.into(),
+                        email: email.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(|answer| answer.into_inner().partner.unwrap_or_default())
+    }
+
+    async fn get_partner(&self, token: &str, id: &str) -> Result<pb::Partner, tonic::Status> {
+        self.partners()
+            .get_partner(authorized(
+                token,
+                pb::GetPartnerRequest {
+                    partner_id: id.into(),
+                },
+            ))
+            .await
+            .map(|answer| answer.into_inner().partner.unwrap_or_default())
+    }
+}
+
+fn authorized<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+fn status_of(partner: &pb::Partner) -> pb::PartnerStatus {
+    partner.status()
+}
+
+fn reason(status: &tonic::Status) -> Option<String> {
+    essentials_runtime::ServiceError::from_status(status).reason
+}
+
+macro_rules! call {
+    ($suite:expr, $token:expr, $method:ident, $request:ident, $id:expr) => {
+        $suite
+            .partners()
+            .$method(authorized(
+                $token,
+                pb::$request {
+                    partner_id: $id.clone(),
+                },
+            ))
+            .await
+            .map(|answer| answer.into_inner().partner.unwrap_or_default())
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_refuses_wrong_password_and_unknown_email_alike() {
+    let suite = Suite::start().await;
+    let wrong = suite
+        .try_login(ADMIN_EMAIL, "not it!!!")
+        .await
+        .expect_err("refused");
+    let unknown = suite
+        .try_login("nobody@essentials.test", "not it!!!")
+        .await
+        .expect_err("refused");
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert_eq!(unknown.code(), Code::Unauthenticated);
+    assert_eq!(wrong.message(), unknown.message(), "no user enumeration");
+    let session = suite
+        .try_login(" Root@Essentials.TEST ", ADMIN_PASSWORD)
+        .await
+        .expect("e-mail is case-insensitive");
+    assert_eq!(
+        session.current_role.expect("role").kind(),
+        pb::RoleKind::SuperAdmin
+    );
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_token_works_once_and_expires() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Token Bank").await;
+    // The admin's invitation was used by `bank`; using it again is refused.
+    let used = suite.invitation_token("admin@token-bank.test").await;
+    let again = suite.accept(&used).await.expect_err("single use");
+    assert_eq!(reason(&again).as_deref(), Some("INVITATION_USED"));
+
+    let invited = UserServiceClient::new(suite.channel.clone())
+        .invite_user(authorized(
+            &admin,
+            pb::InviteUserRequest {
+                email: "Staff@Token-Bank.test".into(),
+                name: "Staff".into(),
+                role: pb::RoleKind::OrgUser as i32,
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("invited")
+        .into_inner();
+    assert_eq!(
+        invited.user.expect("user").user.expect("user").email,
+        "staff@token-bank.test"
+    );
+    let token = suite.invitation_token("staff@token-bank.test").await;
+    sqlx::query("UPDATE invitation SET expires_at = now() - interval '1 minute'")
+        .execute(&suite.pool)
+        .await
+        .expect("expire");
+    let expired = suite.accept(&token).await.expect_err("expired");
+    assert_eq!(reason(&expired).as_deref(), Some("INVITATION_EXPIRED"));
+    let weak = AuthServiceClient::new(suite.channel.clone())
+        .accept_invitation(pb::AcceptInvitationRequest {
+            token: token.clone(),
+            password: "short".into(),
+            name: String::new(),
+        })
+        .await
+        .expect_err("weak password");
+    assert_eq!(weak.code(), Code::InvalidArgument);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_walks_every_status_with_its_events() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Status Bank").await;
+    let partner = suite
+        .create_partner(&admin, "Kind Hearts", "Contact@KindHearts.test")
+        .await
+        .expect("created");
+    assert_eq!(status_of(&partner), pb::PartnerStatus::Uninvited);
+    assert_eq!(
+        partner.email, "contact@kindhearts.test",
+        "stored lower-case"
+    );
+    assert!(partner.deletable);
+    let id = partner.id.clone();
+
+    // Approve needs invited or awaiting review.
+    let refused = call!(suite, &admin, approve_partner, ApprovePartnerRequest, id)
+        .expect_err("not approvable");
+    assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_APPROVABLE"));
+
+    let invited = call!(suite, &admin, invite_partner, InvitePartnerRequest, id).expect("invited");
+    assert_eq!(status_of(&invited), pb::PartnerStatus::Invited);
+    assert!(!invited.deletable, "it has a user now");
+    let invitation = suite.events::<events::PartnerInvited>().await;
+    assert_eq!(invitation.len(), 1);
+    assert!(
+        invitation[0]
+            .invitation_url
+            .contains("/invitations/accept?token=")
+    );
+
+    // The partner's user signs in and submits the profile.
+    let token = suite.invitation_token("contact@kindhearts.test").await;
+    suite.accept(&token).await.expect("accepted");
+    let partner_user = suite.login("contact@kindhearts.test", PASSWORD).await;
+    let submitted = suite
+        .partners()
+        .submit_for_approval(authorized(
+            &partner_user,
+            pb::SubmitForApprovalRequest {
+                partner_id: String::new(),
+            },
+        ))
+        .await
+        .expect("submitted")
+        .into_inner()
+        .partner
+        .expect("partner");
+    assert_eq!(status_of(&submitted), pb::PartnerStatus::AwaitingReview);
+    assert!(submitted.review_requested_at.is_some());
+    let again = suite
+        .partners()
+        .submit_for_approval(authorized(
+            &partner_user,
+            pb::SubmitForApprovalRequest {
+                partner_id: id.clone(),
+            },
+        ))
+        .await
+        .expect_err("already awaiting");
+    assert_eq!(
+        reason(&again).as_deref(),
+        Some("PARTNER_ALREADY_AWAITING_REVIEW")
+    );
+    assert_eq!(
+        suite
+            .events::<events::PartnerApprovalRequested>()
+            .await
+            .len(),
+        1
+    );
+
+    // A partner user cannot approve itself.
+    let denied = call!(
+        suite,
+        &partner_user,
+        approve_partner,
+        ApprovePartnerRequest,
+        id
+    )
+    .expect_err("bank only");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let approved =
+        call!(suite, &admin, approve_partner, ApprovePartnerRequest, id).expect("approved");
+    assert_eq!(status_of(&approved), pb::PartnerStatus::Approved);
+    assert_eq!(suite.events::<events::PartnerApproved>().await.len(), 1);
+    let reinvite = call!(suite, &admin, invite_partner, InvitePartnerRequest, id)
+        .expect_err("no silent reset");
+    assert_eq!(reason(&reinvite).as_deref(), Some("PARTNER_NOT_INVITABLE"));
+
+    let recertify = call!(
+        suite,
+        &admin,
+        request_recertification,
+        RequestRecertificationRequest,
+        id
+    )
+    .expect("recert");
+    assert_eq!(
+        status_of(&recertify),
+        pb::PartnerStatus::RecertificationRequired
+    );
+    let twice = call!(
+        suite,
+        &admin,
+        request_recertification,
+        RequestRecertificationRequest,
+        id
+    )
+    .expect_err("twice");
+    assert_eq!(
+        reason(&twice).as_deref(),
+        Some("PARTNER_ALREADY_RECERTIFICATION_REQUIRED")
+    );
+    assert_eq!(
+        suite
+            .events::<events::PartnerRecertificationRequested>()
+            .await
+            .len(),
+        1
+    );
+
+    let not_deactivated = call!(
+        suite,
+        &admin,
+        reactivate_partner,
+        ReactivatePartnerRequest,
+        id
+    )
+    .expect_err("not deactivated");
+    assert_eq!(
+        reason(&not_deactivated).as_deref(),
+        Some("PARTNER_NOT_DEACTIVATED")
+    );
+    assert!(not_deactivated.message().ends_with("is not deactivated!"));
+    let deactivated = call!(
+        suite,
+        &admin,
+        deactivate_partner,
+        DeactivatePartnerRequest,
+        id
+    )
+    .expect("deactivated");
+    assert_eq!(status_of(&deactivated), pb::PartnerStatus::Deactivated);
+    let recert_deactivated = call!(
+        suite,
+        &admin,
+        request_recertification,
+        RequestRecertificationRequest,
+        id
+    )
+    .expect_err("deactivated");
+    assert_eq!(
+        reason(&recert_deactivated).as_deref(),
+        Some("PARTNER_DEACTIVATED")
+    );
+    let reactivated = call!(
+        suite,
+        &admin,
+        reactivate_partner,
+        ReactivatePartnerRequest,
+        id
+    )
+    .expect("reactivated");
+    assert_eq!(
+        status_of(&reactivated),
+        pb::PartnerStatus::Approved,
+        "always lands in approved"
+    );
+    assert_eq!(suite.events::<events::PartnerDeactivated>().await.len(), 1);
+    assert_eq!(suite.events::<events::PartnerReactivated>().await.len(), 1);
+
+    // Deactivated partners are hidden from the list unless asked for.
+    call!(
+        suite,
+        &admin,
+        deactivate_partner,
+        DeactivatePartnerRequest,
+        id
+    )
+    .expect("deactivated again");
+    let listed = suite
+        .partners()
+        .list_partners(authorized(&admin, pb::ListPartnersRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.partners.is_empty());
+    let listed = suite
+        .partners()
+        .list_partners(authorized(
+            &admin,
+            pb::ListPartnersRequest {
+                statuses: vec![pb::PartnerStatus::Deactivated as i32],
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.partners.len(), 1);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_and_approve_in_one_step_and_delete_only_while_deletable() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("One Step Bank").await;
+    let partner = suite
+        .create_partner(&admin, "Fast Track", "fast@track.test")
+        .await
+        .expect("created");
+    let approved = call!(
+        suite,
+        &admin,
+        invite_and_approve_partner,
+        InviteAndApprovePartnerRequest,
+        partner.id
+    )
+    .expect("invited and approved");
+    assert_eq!(status_of(&approved), pb::PartnerStatus::Approved);
+    let invited = suite.events::<events::PartnerInvited>().await;
+    assert!(invited.last().expect("invited").with_approval);
+    assert!(
+        suite
+            .events::<events::PartnerApproved>()
+            .await
+            .last()
+            .expect("approved")
+            .with_invitation
+    );
+    let refused = suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: partner.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("not deletable");
+    assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_DELETABLE"));
+
+    let fresh = suite
+        .create_partner(&admin, "Fresh", "fresh@track.test")
+        .await
+        .expect("created");
+    suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: fresh.id.clone(),
+            },
+        ))
+        .await
+        .expect("deleted");
+    let gone = suite
+        .get_partner(&admin, &fresh.id)
+        .await
+        .expect_err("gone");
+    assert_eq!(gone.code(), Code::NotFound);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_unique_per_bank_and_emails_across_banks() {
+    let suite = Suite::start().await;
+    let (_, bank_a) = suite.bank("Bank A").await;
+    let (_, bank_b) = suite.bank("Bank B").await;
+    suite
+        .create_partner(&bank_a, "Same Name", "one@x.test")
+        .await
+        .expect("created");
+    suite
+        .create_partner(&bank_b, "Same Name", "two@x.test")
+        .await
+        .expect("a name may repeat across banks");
+    let name_taken = suite
+        .create_partner(&bank_a, "Same Name", "three@x.test")
+        .await
+        .expect_err("taken");
+    assert_eq!(name_taken.code(), Code::AlreadyExists);
+    let email_taken = suite
+        .create_partner(&bank_b, "Other", "ONE@x.test")
+        .await
+        .expect_err("taken");
+    assert_eq!(email_taken.code(), Code::AlreadyExists);
+    let invalid = suite
+        .create_partner(&bank_a, " ", "not-an-email")
+        .await
+        .expect_err("invalid");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let fields: Vec<String> = essentials_runtime::ServiceError::from_status(&invalid)
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect();
+    assert_eq!(fields, vec!["name", "email"], "every bad field is named");
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banks_and_partner_users_see_only_their_own() {
+    let suite = Suite::start().await;
+    let (_, bank_a) = suite.bank("Isolation A").await;
+    let (_, bank_b) = suite.bank("Isolation B").await;
+    let partner = suite
+        .create_partner(&bank_a, "A's Partner", "a-partner@iso.test")
+        .await
+        .expect("created");
+    let other = suite
+        .create_partner(&bank_a, "A's Other", "a-other@iso.test")
+        .await
+        .expect("created");
+
+    // Bank B: 404 on every partner route for A's ids, and lists none of them.
+    let id = partner.id.clone();
+    assert_eq!(
+        suite
+            .get_partner(&bank_b, &id)
+            .await
+            .expect_err("hidden")
+            .code(),
+        Code::NotFound
+    );
+    for result in [
+        call!(suite, &bank_b, invite_partner, InvitePartnerRequest, id),
+        call!(suite, &bank_b, approve_partner, ApprovePartnerRequest, id),
+        call!(
+            suite,
+            &bank_b,
+            deactivate_partner,
+            DeactivatePartnerRequest,
+            id
+        ),
+        call!(
+            suite,
+            &bank_b,
+            reactivate_partner,
+            ReactivatePartnerRequest,
+            id
+        ),
+        call!(
+            suite,
+            &bank_b,
+            request_recertification,
+            RequestRecertificationRequest,
+            id
+        ),
+        call!(
+            suite,
+            &bank_b,
+            invite_and_approve_partner,
+            InviteAndApprovePartnerRequest,
+            id
+        ),
+    ] {
+        assert_eq!(result.expect_err("hidden").code(), Code::NotFound);
+    }
+    let update = suite
+        .partners()
+        .update_partner(authorized(
+            &bank_b,
+            pb::UpdatePartnerRequest {
+                partner: Some(pb::Partner {
+                    id: id.clone(),
+                    name: "Stolen".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["name".into()],
+                }),
+            },
+        ))
+        .await
+        .expect_err("hidden");
+    assert_eq!(update.code(), Code::NotFound);
+    let profile = suite
+        .partners()
+        .get_profile(authorized(
+            &bank_b,
+            pb::GetProfileRequest {
+                partner_id: id.clone(),
+            },
+        ))
+        .await
+        .expect_err("hidden");
+    assert_eq!(profile.code(), Code::NotFound);
+    let delete = suite
+        .partners()
+        .delete_partner(authorized(
+            &bank_b,
+            pb::DeletePartnerRequest {
+                partner_id: id.clone(),
+            },
+        ))
+        .await
+        .expect_err("hidden");
+    assert_eq!(delete.code(), Code::NotFound);
+    let listed = suite
+        .partners()
+        .list_partners(authorized(&bank_b, pb::ListPartnersRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.partners.is_empty());
+    let batch = suite
+        .partners()
+        .batch_get_partners(authorized(
+            &bank_b,
+            pb::BatchGetPartnersRequest {
+                partner_ids: vec![id.clone()],
+            },
+        ))
+        .await
+        .expect("batch")
+        .into_inner();
+    assert!(batch.partners.is_empty());
+    assert_eq!(
+        suite
+            .get_partner(&bank_a, &id)
+            .await
+            .expect("unchanged")
+            .name,
+        "A's Partner"
+    );
+
+    // A partner user sees its own partner only.
+    call!(suite, &bank_a, invite_partner, InvitePartnerRequest, id).expect("invited");
+    let token = suite.invitation_token("a-partner@iso.test").await;
+    suite.accept(&token).await.expect("accepted");
+    let partner_user = suite.login("a-partner@iso.test", PASSWORD).await;
+    assert_eq!(
+        suite.get_partner(&partner_user, &id).await.expect("own").id,
+        id
+    );
+    assert_eq!(
+        suite
+            .get_partner(&partner_user, &other.id)
+            .await
+            .expect_err("not its own")
+            .code(),
+        Code::NotFound
+    );
+    let list = suite
+        .partners()
+        .list_partners(authorized(
+            &partner_user,
+            pb::ListPartnersRequest::default(),
+        ))
+        .await
+        .expect_err("bank staff only");
+    assert_eq!(list.code(), Code::PermissionDenied);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_once_reports_bad_rows_and_lands_the_rest() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Import Bank").await;
+    let csv = "\u{feff}name,email\nAlpha,alpha@imp.test\nBeta,beta@imp.test\nGamma,not-an-email\nDelta,delta@imp.test\n";
+    let answer = suite
+        .partners()
+        .import_partners(authorized(
+            &admin,
+            pb::ImportPartnersRequest {
+                csv: csv.as_bytes().to_vec(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("imported")
+        .into_inner();
+    assert_eq!(answer.imported, 3);
+    assert_eq!(answer.skipped.len(), 1);
+    assert_eq!(answer.skipped[0].row, 4);
+    assert_eq!(answer.skipped[0].name, "Gamma");
+    assert!(
+        answer.skipped[0].message.contains("email"),
+        "{}",
+        answer.skipped[0].message
+    );
+    for partner_id in &answer.partner_ids {
+        let partner = suite.get_partner(&admin, partner_id).await.expect("landed");
+        assert_eq!(status_of(&partner), pb::PartnerStatus::Uninvited);
+    }
+    let again = suite
+        .partners()
+        .import_partners(authorized(
+            &admin,
+            pb::ImportPartnersRequest {
+                csv: b"name,email\nEpsilon,eps@imp.test\n".to_vec(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect_err("once per bank");
+    assert_eq!(reason(&again).as_deref(), Some("PARTNERS_ALREADY_IMPORTED"));
+    let imported = suite.events::<events::PartnersImported>().await;
+    assert_eq!(imported.len(), 1);
+    assert_eq!(imported[0].imported_count, 3);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_login_switches_between_bank_and_its_proxy_partner() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Proxy Bank").await;
+    // The bank's own admin e-mail becomes its proxy partner's e-mail.
+    let proxy = suite
+        .create_partner(&admin, "Direct Service", "admin@proxy-bank.test")
+        .await
+        .expect("created");
+    call!(
+        suite,
+        &admin,
+        invite_partner,
+        InvitePartnerRequest,
+        proxy.id
+    )
+    .expect("invited");
+    let me = AuthServiceClient::new(suite.channel.clone())
+        .get_me(authorized(&admin, pb::GetMeRequest {}))
+        .await
+        .expect("me")
+        .into_inner();
+    let partner_role = me
+        .roles
+        .iter()
+        .find(|role| role.kind() == pb::RoleKind::Partner)
+        .expect("the partner role was added to the same login")
+        .clone();
+    assert_eq!(partner_role.partner_id, proxy.id);
+    let switched = AuthServiceClient::new(suite.channel.clone())
+        .switch_role(authorized(
+            &admin,
+            pb::SwitchRoleRequest {
+                role_id: partner_role.id.clone(),
+            },
+        ))
+        .await
+        .expect("switched")
+        .into_inner()
+        .session
+        .expect("session");
+    assert_eq!(
+        switched.current_role.expect("role").kind(),
+        pb::RoleKind::Partner
+    );
+    let as_partner = switched.token;
+    assert_eq!(
+        suite
+            .get_partner(&as_partner, &proxy.id)
+            .await
+            .expect("own partner")
+            .id,
+        proxy.id
+    );
+    // The next sign-in remembers the last role.
+    let session = suite
+        .try_login("admin@proxy-bank.test", PASSWORD)
+        .await
+        .expect("signed in");
+    assert_eq!(session.current_role.expect("role").id, partner_role.id);
+
+    let (_, other_bank) = suite.bank("Other Proxy Bank").await;
+    let other_me = AuthServiceClient::new(suite.channel.clone())
+        .get_me(authorized(&other_bank, pb::GetMeRequest {}))
+        .await
+        .expect("me")
+        .into_inner();
+    let foreign = AuthServiceClient::new(suite.channel.clone())
+        .switch_role(authorized(
+            &admin,
+            pb::SwitchRoleRequest {
+                role_id: other_me.roles[0].id.clone(),
+            },
+        ))
+        .await
+        .expect_err("not its role");
+    assert_eq!(foreign.code(), Code::PermissionDenied);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_email_of_an_invited_partner_invites_the_new_address() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Email Bank").await;
+    let uninvited = suite
+        .create_partner(&admin, "Quiet", "quiet@mail.test")
+        .await
+        .expect("created");
+    let invited = suite
+        .create_partner(&admin, "Loud", "loud@mail.test")
+        .await
+        .expect("created");
+    call!(
+        suite,
+        &admin,
+        invite_partner,
+        InvitePartnerRequest,
+        invited.id
+    )
+    .expect("invited");
+    let before = suite.events::<events::PartnerInvited>().await.len();
+    for (partner, email) in [
+        (&uninvited, "quiet2@mail.test"),
+        (&invited, "loud2@mail.test"),
+    ] {
+        suite
+            .partners()
+            .update_partner(authorized(
+                &admin,
+                pb::UpdatePartnerRequest {
+                    partner: Some(pb::Partner {
+                        id: partner.id.clone(),
+                        email: email.into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["email".into()],
+                    }),
+                },
+            ))
+            .await
+            .expect("updated");
+    }
+    let invitations = suite.events::<events::PartnerInvited>().await;
+    assert_eq!(
+        invitations.len(),
+        before + 1,
+        "only the invited partner's new address is invited"
+    );
+    let last = invitations.last().expect("invitation");
+    assert!(last.email_changed);
+    assert_eq!(
+        last.invitee.as_ref().expect("invitee").email,
+        "loud2@mail.test"
+    );
+    suite.stop().await;
+}
