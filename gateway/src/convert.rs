@@ -56,6 +56,17 @@ impl<T> Page<T> {
     }
 }
 
+/// A PATCH body: the typed fields (all optional) and the names of the keys the client sent,
+/// which become the update mask (a key sent as `null` clears that field).
+pub fn patch_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<(T, Vec<String>), crate::error::ApiError> {
+    let map: serde_json::Map<String, serde_json::Value> = crate::extract::decode_json(body)?;
+    let keys = map.keys().cloned().collect();
+    let typed = crate::extract::decode_json(&serde_json::to_vec(&map).unwrap_or_default())?;
+    Ok((typed, keys))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,11 @@ impl From<tonic::Status> for ApiError {
 }
 
 impl ApiError {
+    /// An error answered with a status of its own (e.g. 410 for a used invitation).
+    pub fn with_status(error: ServiceError, status: StatusCode) -> Self {
+        Self(error, Some(status))
+    }
+
     pub fn payload_too_large() -> Self {
         Self(
             ServiceError::new(Code::InvalidArgument, "the request body is too large"),
@@ -67,10 +72,10 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(error.code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         });
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "PAYLOAD_TOO_LARGE"
-        } else {
-            error.code.as_str()
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+            StatusCode::GONE => "GONE",
+            _ => error.code.as_str(),
         };
         let body = ErrorBody {
             error: ErrorDetail {

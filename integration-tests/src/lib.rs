@@ -1,1 +1,271 @@
-//! Tests.
+//! Helpers for end-to-end tests: parts and the gateway started in this process with isolated
+//! databases and bus names, and a small HTTP client for the public API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use essentials_runtime::part::PartSpec;
+use essentials_runtime::testing::{self, wait_until};
+use essentials_runtime::{CancellationToken, Settings};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+pub const ADMIN_EMAIL: &str = "root@essentials.test";
+pub const ADMIN_PASSWORD: &str = "root password!";
+
+/// Some parts and the gateway, running in this process.
+pub struct Stack {
+    pub settings: Settings,
+    pub gateway: SocketAddr,
+    parts: Vec<&'static str>,
+    shutdown: CancellationToken,
+}
+
+impl Stack {
+    /// Starts `parts` (each on a free port) and the gateway in front of them; parts not started
+    /// point at a closed port.
+    pub async fn start(parts: &[&'static PartSpec]) -> Self {
+        let mut settings = testing::isolated_settings();
+        settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
+        settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.into());
+        for part in ["partner", "request", "inventory", "notification"] {
+            // Port 9 (discard) is closed here: calls to a part not started fail fast.
+            part_settings(&mut settings, part).url = "http://127.0.0.1:9".into();
+        }
+        let shutdown = CancellationToken::new();
+        let mut listeners = Vec::new();
+        for spec in parts {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let address = listener.local_addr().expect("address");
+            part_settings(&mut settings, spec.name).url = format!("http://{address}");
+            listeners.push((*spec, listener, address));
+        }
+        let settings_arc = Arc::new(settings.clone());
+        for (spec, listener, address) in listeners {
+            tokio::spawn(essentials_runtime::part::run(
+                spec,
+                settings_arc.clone(),
+                listener,
+                shutdown.clone(),
+            ));
+            wait_serving(address).await;
+        }
+        let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let gateway = gateway_listener.local_addr().expect("address");
+        let upstreams = essentials_gateway::Upstreams::from_settings(&settings).expect("upstreams");
+        tokio::spawn(essentials_gateway::serve(
+            settings_arc,
+            upstreams,
+            gateway_listener,
+            shutdown.clone(),
+        ));
+        Self {
+            settings,
+            gateway,
+            parts: parts.iter().map(|spec| spec.name).collect(),
+            shutdown,
+        }
+    }
+
+    pub fn http(&self) -> Http {
+        Http {
+            address: self.gateway,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        testing::drop_databases(&self.settings, &self.parts).await;
+        testing::delete_bus_objects(&self.settings, &[]).await;
+    }
+}
+
+fn part_settings<'a>(
+    settings: &'a mut Settings,
+    part: &str,
+) -> &'a mut essentials_runtime::settings::PartSettings {
+    match part {
+        "partner" => &mut settings.partner,
+        "request" => &mut settings.request,
+        "inventory" => &mut settings.inventory,
+        _ => &mut settings.notification,
+    }
+}
+
+async fn wait_serving(address: SocketAddr) {
+    wait_until(Duration::from_secs(60), "a part to serve", || async move {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        else {
+            return false;
+        };
+        let Ok(channel) = endpoint.connect().await else {
+            return false;
+        };
+        HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|answer| answer.into_inner().status() == ServingStatus::Serving)
+            .unwrap_or(false)
+    })
+    .await;
+}
+
+/// An answer: status, headers (lower-case names) and body (JSON when it parses, else a string).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client (one connection per request) for the gateway.
+#[derive(Clone, Copy)]
+pub struct Http {
+    pub address: SocketAddr,
+}
+
+impl Http {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+        extra_headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut stream = tokio::net::TcpStream::connect(self.address)
+            .await
+            .expect("connect");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.address,
+            body.len()
+        );
+        if !body.is_empty() {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        for (name, value) in extra_headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        stream.write_all(body).await.expect("write body");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        parse_answer(&raw)
+    }
+
+    pub async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let bytes = body
+            .map(|value| value.to_string().into_bytes())
+            .unwrap_or_default();
+        self.send(method, path, token, "application/json", &bytes, &[])
+            .await
+    }
+}
+
+fn parse_answer(raw: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The newest invitation token the partner part wrote for `email` (user.invited or
+/// partner.invited), read from its outbox as the notification part would receive it.
+pub async fn invitation_token(settings: &Settings, email: &str) -> String {
+    use essentials_proto::events::EventPayload;
+    use essentials_proto::events::v1 as events;
+    use prost::Message;
+    let pool = essentials_runtime::db::pool(settings, "partner").expect("pool");
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT event_type, envelope FROM outbox
+         WHERE event_type IN ('user.invited', 'partner.invited') ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("outbox");
+    pool.close().await;
+    let mut token = None;
+    for (event_type, bytes) in rows {
+        let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
+        let payload = envelope.payload.expect("payload");
+        let (invitee, found) = if event_type == events::UserInvited::EVENT_TYPE {
+            let event = events::UserInvited::from_any(&payload).expect("user.invited");
+            (event.invitee, event.invitation_token)
+        } else {
+            let event = events::PartnerInvited::from_any(&payload).expect("partner.invited");
+            (event.invitee, event.invitation_token)
+        };
+        if invitee.is_some_and(|person| person.email == email) {
+            token = Some(found);
+        }
+    }
+    token.expect("an invitation for that e-mail")
+}

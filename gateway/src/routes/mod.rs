@@ -11,6 +11,7 @@ mod inventory;
 mod organizations;
 mod partner_portal;
 mod partners;
+mod profile;
 mod requests;
 mod sessions;
 

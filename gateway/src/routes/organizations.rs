@@ -1,9 +1,310 @@
-//! Routes of this resource (see ../../../../shared/design/API.md); added by the issue that builds it.
+//! Banks and their staff (API.md § Sessions and users).
 
+use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use essentials_proto::partner::v1 as pb;
+use essentials_proto::partner::v1::organization_service_client::OrganizationServiceClient;
+use essentials_proto::partner::v1::user_service_client::UserServiceClient;
+use essentials_runtime::auth::forward;
+use essentials_runtime::{FieldViolation, ServiceError};
+use serde::{Deserialize, Serialize};
 
+use super::sessions::{UserDto, role_kind};
 use crate::AppState;
+use crate::convert::{Page, optional, patch_body, timestamp};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, Caller};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/organizations", post(create_organization))
+        .route(
+            "/organization",
+            get(get_organization).patch(update_organization),
+        )
+        .route("/users", get(list_users).post(invite_user))
+        .route("/users/{id}", delete(remove_user))
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrganizationDto {
+    id: String,
+    name: String,
+    email: String,
+    url: String,
+    street: String,
+    city: String,
+    state: String,
+    zip_code: String,
+    one_step_partner_invite: bool,
+    deadline_day: Option<i32>,
+    reminder_day: Option<i32>,
+    reminder_email_text: String,
+    default_email_text: String,
+    invitation_text: String,
+    default_storage_location_id: Option<String>,
+    receive_email_on_requests: bool,
+    enable_quantity_based_requests: bool,
+    enable_individual_requests: bool,
+    enable_child_based_requests: bool,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl From<pb::Organization> for OrganizationDto {
+    fn from(organization: pb::Organization) -> Self {
+        Self {
+            created_at: timestamp(organization.created_at.as_ref()),
+            updated_at: timestamp(organization.updated_at.as_ref()),
+            id: organization.id,
+            name: organization.name,
+            email: organization.email,
+            url: organization.url,
+            street: organization.street,
+            city: organization.city,
+            state: organization.state,
+            zip_code: organization.zip_code,
+            one_step_partner_invite: organization.one_step_partner_invite,
+            deadline_day: organization.deadline_day,
+            reminder_day: organization.reminder_day,
+            reminder_email_text: organization.reminder_email_text,
+            default_email_text: organization.default_email_text,
+            invitation_text: organization.invitation_text,
+            default_storage_location_id: optional(organization.default_storage_location_id),
+            receive_email_on_requests: organization.receive_email_on_requests,
+            enable_quantity_based_requests: organization.enable_quantity_based_requests,
+            enable_individual_requests: organization.enable_individual_requests,
+            enable_child_based_requests: organization.enable_child_based_requests,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrganizationBody {
+    name: String,
+    #[serde(default)]
+    email: String,
+    admin_email: String,
+    #[serde(default)]
+    admin_name: String,
+}
+
+async fn create_organization(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<CreateOrganizationBody>,
+) -> Result<(StatusCode, Json<OrganizationDto>), ApiError> {
+    let answer = OrganizationServiceClient::new(state.upstreams.partner.clone())
+        .create_organization(forward(
+            &caller,
+            pb::CreateOrganizationRequest {
+                organization: Some(pb::Organization {
+                    name: body.name,
+                    email: body.email,
+                    ..Default::default()
+                }),
+                admin_email: body.admin_email,
+                admin_name: body.admin_name,
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let organization = answer
+        .organization
+        .ok_or_else(|| ServiceError::internal("no organization in the answer"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrganizationDto::from(organization)),
+    ))
+}
+
+async fn get_organization(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<OrganizationDto>, ApiError> {
+    let answer = OrganizationServiceClient::new(state.upstreams.partner.clone())
+        .get_organization(forward(&caller, pb::GetOrganizationRequest::default()))
+        .await?
+        .into_inner();
+    let organization = answer
+        .organization
+        .ok_or_else(|| ServiceError::internal("no organization in the answer"))?;
+    Ok(Json(OrganizationDto::from(organization)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganizationPatch {
+    name: Option<String>,
+    email: Option<String>,
+    url: Option<String>,
+    street: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    zip_code: Option<String>,
+    one_step_partner_invite: Option<bool>,
+    deadline_day: Option<i32>,
+    reminder_day: Option<i32>,
+    reminder_email_text: Option<String>,
+    default_email_text: Option<String>,
+    invitation_text: Option<String>,
+    default_storage_location_id: Option<String>,
+    receive_email_on_requests: Option<bool>,
+    enable_quantity_based_requests: Option<bool>,
+    enable_individual_requests: Option<bool>,
+    enable_child_based_requests: Option<bool>,
+}
+
+async fn update_organization(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    body: Bytes,
+) -> Result<Json<OrganizationDto>, ApiError> {
+    let (patch, keys) = patch_body::<OrganizationPatch>(&body)?;
+    let organization = pb::Organization {
+        name: patch.name.unwrap_or_default(),
+        email: patch.email.unwrap_or_default(),
+        url: patch.url.unwrap_or_default(),
+        street: patch.street.unwrap_or_default(),
+        city: patch.city.unwrap_or_default(),
+        state: patch.state.unwrap_or_default(),
+        zip_code: patch.zip_code.unwrap_or_default(),
+        one_step_partner_invite: patch.one_step_partner_invite.unwrap_or_default(),
+        deadline_day: patch.deadline_day,
+        reminder_day: patch.reminder_day,
+        reminder_email_text: patch.reminder_email_text.unwrap_or_default(),
+        default_email_text: patch.default_email_text.unwrap_or_default(),
+        invitation_text: patch.invitation_text.unwrap_or_default(),
+        default_storage_location_id: patch.default_storage_location_id.unwrap_or_default(),
+        receive_email_on_requests: patch.receive_email_on_requests.unwrap_or_default(),
+        enable_quantity_based_requests: patch.enable_quantity_based_requests.unwrap_or_default(),
+        enable_individual_requests: patch.enable_individual_requests.unwrap_or_default(),
+        enable_child_based_requests: patch.enable_child_based_requests.unwrap_or_default(),
+        ..Default::default()
+    };
+    if keys.is_empty() {
+        return Err(ServiceError::invalid(vec![FieldViolation::new(
+            "body",
+            "name at least one field to change",
+        )])
+        .into());
+    }
+    let answer = OrganizationServiceClient::new(state.upstreams.partner.clone())
+        .update_organization(forward(
+            &caller,
+            pb::UpdateOrganizationRequest {
+                organization: Some(organization),
+                update_mask: Some(prost_types::FieldMask { paths: keys }),
+            },
+        ))
+        .await?
+        .into_inner();
+    let organization = answer
+        .organization
+        .ok_or_else(|| ServiceError::internal("no organization in the answer"))?;
+    Ok(Json(OrganizationDto::from(organization)))
+}
+
+#[derive(Debug, Serialize)]
+struct BankUserDto {
+    #[serde(flatten)]
+    user: UserDto,
+    role: &'static str,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Page<BankUserDto>>, ApiError> {
+    let answer = UserServiceClient::new(state.upstreams.partner.clone())
+        .list_users(forward(&caller, pb::ListUsersRequest::default()))
+        .await?
+        .into_inner();
+    let items = answer
+        .users
+        .into_iter()
+        .filter_map(|bank_user| {
+            let role = role_kind(bank_user.role());
+            bank_user.user.map(|user| BankUserDto {
+                user: UserDto::from(user),
+                role,
+            })
+        })
+        .collect();
+    Ok(Json(Page::new(items, answer.next_page_token)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteUserBody {
+    email: String,
+    #[serde(default)]
+    name: String,
+    role: StaffRole,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StaffRole {
+    OrgUser,
+    OrgAdmin,
+}
+
+async fn invite_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<InviteUserBody>,
+) -> Result<(StatusCode, Json<BankUserDto>), ApiError> {
+    let role = match body.role {
+        StaffRole::OrgUser => pb::RoleKind::OrgUser,
+        StaffRole::OrgAdmin => pb::RoleKind::OrgAdmin,
+    };
+    let answer = UserServiceClient::new(state.upstreams.partner.clone())
+        .invite_user(forward(
+            &caller,
+            pb::InviteUserRequest {
+                email: body.email,
+                name: body.name,
+                role: role as i32,
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let bank_user = answer
+        .user
+        .ok_or_else(|| ServiceError::internal("no user in the answer"))?;
+    let role = role_kind(bank_user.role());
+    let user = bank_user
+        .user
+        .ok_or_else(|| ServiceError::internal("no user in the answer"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BankUserDto {
+            user: UserDto::from(user),
+            role,
+        }),
+    ))
+}
+
+async fn remove_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> Result<StatusCode, ApiError> {
+    UserServiceClient::new(state.upstreams.partner.clone())
+        .remove_user(forward(
+            &caller,
+            pb::RemoveUserRequest {
+                user_id: id.to_string(),
+            },
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,9 +1,521 @@
-//! Routes of this resource (see ../../../../shared/design/API.md); added by the issue that builds it.
+//! Partners as bank staff see them (API.md § Partners): CRUD, the status verbs, profiles,
+//! partner users and the one-time import.
 
+use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{delete, get, post};
+use essentials_proto::partner::v1 as pb;
+use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
+use essentials_runtime::auth::{Principal, forward};
+use essentials_runtime::{FieldViolation, ServiceError};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+use uuid::Uuid;
 
+use super::profile::ProfileDto;
+use super::sessions::UserDto;
 use crate::AppState;
+use crate::convert::{Page, PageQuery, optional, patch_body, timestamp};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/partners", get(list_partners).post(create_partner))
+        .route("/partners/import", post(import_partners))
+        .route(
+            "/partners/{id}",
+            get(get_partner)
+                .patch(update_partner)
+                .delete(delete_partner),
+        )
+        .route("/partners/{id}/invite", post(invite))
+        .route(
+            "/partners/{id}/invite_and_approve",
+            post(invite_and_approve),
+        )
+        .route("/partners/{id}/approve", post(approve))
+        .route(
+            "/partners/{id}/request_recertification",
+            post(request_recertification),
+        )
+        .route("/partners/{id}/deactivate", post(deactivate))
+        .route("/partners/{id}/reactivate", post(reactivate))
+        .route("/partners/{id}/profile", get(get_profile).put(put_profile))
+        .route("/partners/{id}/users", get(list_users).post(invite_user))
+        .route("/partners/{id}/users/{user_id}", delete(remove_user))
+}
+
+pub fn client(state: &AppState) -> PartnerServiceClient<Channel> {
+    PartnerServiceClient::new(state.upstreams.partner.clone())
+}
+
+pub fn status_name(status: pb::PartnerStatus) -> &'static str {
+    match status {
+        pb::PartnerStatus::Uninvited => "uninvited",
+        pb::PartnerStatus::Invited => "invited",
+        pb::PartnerStatus::AwaitingReview => "awaiting_review",
+        pb::PartnerStatus::Approved => "approved",
+        pb::PartnerStatus::RecertificationRequired => "recertification_required",
+        pb::PartnerStatus::Deactivated => "deactivated",
+        pb::PartnerStatus::Unspecified => "unspecified",
+    }
+}
+
+fn parse_status(name: &str) -> Option<pb::PartnerStatus> {
+    [
+        pb::PartnerStatus::Uninvited,
+        pb::PartnerStatus::Invited,
+        pb::PartnerStatus::AwaitingReview,
+        pb::PartnerStatus::Approved,
+        pb::PartnerStatus::RecertificationRequired,
+        pb::PartnerStatus::Deactivated,
+    ]
+    .into_iter()
+    .find(|status| status_name(*status) == name)
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartnerDto {
+    id: String,
+    name: String,
+    email: String,
+    status: &'static str,
+    send_reminders: bool,
+    quota: Option<i32>,
+    notes: String,
+    info_for_partner: String,
+    partner_group_id: Option<String>,
+    default_storage_location_id: Option<String>,
+    deletable: bool,
+    review_requested_at: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl From<pb::Partner> for PartnerDto {
+    fn from(partner: pb::Partner) -> Self {
+        Self {
+            status: status_name(partner.status()),
+            review_requested_at: timestamp(partner.review_requested_at.as_ref()),
+            created_at: timestamp(partner.created_at.as_ref()),
+            updated_at: timestamp(partner.updated_at.as_ref()),
+            id: partner.id,
+            name: partner.name,
+            email: partner.email,
+            send_reminders: partner.send_reminders,
+            quota: partner.quota,
+            notes: partner.notes,
+            info_for_partner: partner.info_for_partner,
+            partner_group_id: optional(partner.partner_group_id),
+            default_storage_location_id: optional(partner.default_storage_location_id),
+            deletable: partner.deletable,
+        }
+    }
+}
+
+fn partner_answer(partner: Option<pb::Partner>) -> Result<Json<PartnerDto>, ApiError> {
+    partner
+        .map(|partner| Json(PartnerDto::from(partner)))
+        .ok_or_else(|| ApiError::from(ServiceError::internal("no partner in the answer")))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    partner_group_id: Option<String>,
+    q: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+async fn list_partners(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<PartnerDto>>, ApiError> {
+    let mut statuses = Vec::new();
+    for name in query.status.iter().flat_map(|text| text.split(',')) {
+        let status = parse_status(name.trim()).ok_or_else(|| {
+            ServiceError::invalid(vec![FieldViolation::new(
+                "status",
+                format!("`{name}` is not one of uninvited, invited, awaiting_review, approved, recertification_required, deactivated"),
+            )])
+        })?;
+        statuses.push(status as i32);
+    }
+    let answer = client(&state)
+        .list_partners(forward(
+            &caller,
+            pb::ListPartnersRequest {
+                page_size: query
+                    .page
+                    .page_size
+                    .map_or(0, |size| i32::try_from(size).unwrap_or(i32::MAX)),
+                page_token: query.page.page_token.unwrap_or_default(),
+                statuses,
+                partner_group_id: query.partner_group_id.unwrap_or_default(),
+                query: query.q.unwrap_or_default(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        answer.partners.into_iter().map(PartnerDto::from).collect(),
+        answer.next_page_token,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePartnerBody {
+    name: String,
+    email: String,
+    #[serde(default)]
+    send_reminders: bool,
+    quota: Option<i32>,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    info_for_partner: String,
+    partner_group_id: Option<String>,
+    default_storage_location_id: Option<String>,
+}
+
+async fn create_partner(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<CreatePartnerBody>,
+) -> Result<(StatusCode, Json<PartnerDto>), ApiError> {
+    let answer = client(&state)
+        .create_partner(forward(
+            &caller,
+            pb::CreatePartnerRequest {
+                partner: Some(pb::Partner {
+                    name: body.name,
+                    email: body.email,
+                    send_reminders: body.send_reminders,
+                    quota: body.quota,
+                    notes: body.notes,
+                    info_for_partner: body.info_for_partner,
+                    partner_group_id: body.partner_group_id.unwrap_or_default(),
+                    default_storage_location_id: body
+                        .default_storage_location_id
+                        .unwrap_or_default(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, partner_answer(answer.partner)?))
+}
+
+async fn get_partner(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<PartnerDto>, ApiError> {
+    let answer = client(&state)
+        .get_partner(forward(
+            &caller,
+            pb::GetPartnerRequest {
+                partner_id: id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    partner_answer(answer.partner)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerPatch {
+    name: Option<String>,
+    email: Option<String>,
+    send_reminders: Option<bool>,
+    quota: Option<i32>,
+    notes: Option<String>,
+    info_for_partner: Option<String>,
+    partner_group_id: Option<String>,
+    default_storage_location_id: Option<String>,
+}
+
+async fn update_partner(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    body: Bytes,
+) -> Result<Json<PartnerDto>, ApiError> {
+    let (patch, keys) = patch_body::<PartnerPatch>(&body)?;
+    if keys.is_empty() {
+        return Err(ServiceError::invalid(vec![FieldViolation::new(
+            "body",
+            "name at least one field to change",
+        )])
+        .into());
+    }
+    let answer = client(&state)
+        .update_partner(forward(
+            &caller,
+            pb::UpdatePartnerRequest {
+                partner: Some(pb::Partner {
+                    id: id.to_string(),
+                    name: patch.name.unwrap_or_default(),
+                    email: patch.email.unwrap_or_default(),
+                    send_reminders: patch.send_reminders.unwrap_or_default(),
+                    quota: patch.quota,
+                    notes: patch.notes.unwrap_or_default(),
+                    info_for_partner: patch.info_for_partner.unwrap_or_default(),
+                    partner_group_id: patch.partner_group_id.unwrap_or_default(),
+                    default_storage_location_id: patch
+                        .default_storage_location_id
+                        .unwrap_or_default(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask { paths: keys }),
+            },
+        ))
+        .await?
+        .into_inner();
+    partner_answer(answer.partner)
+}
+
+async fn delete_partner(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    client(&state)
+        .delete_partner(forward(
+            &caller,
+            pb::DeletePartnerRequest {
+                partner_id: id.to_string(),
+            },
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The status verbs: each answers 200 with the partner as it now is.
+macro_rules! verb {
+    ($name:ident, $method:ident, $request:ident) => {
+        async fn $name(
+            State(state): State<AppState>,
+            Caller(caller): Caller,
+            ApiPath(id): ApiPath<Uuid>,
+        ) -> Result<Json<PartnerDto>, ApiError> {
+            let answer = client(&state)
+                .$method(forward(
+                    &caller,
+                    pb::$request {
+                        partner_id: id.to_string(),
+                    },
+                ))
+                .await?
+                .into_inner();
+            partner_answer(answer.partner)
+        }
+    };
+}
+
+verb!(invite, invite_partner, InvitePartnerRequest);
+verb!(
+    invite_and_approve,
+    invite_and_approve_partner,
+    InviteAndApprovePartnerRequest
+);
+verb!(approve, approve_partner, ApprovePartnerRequest);
+verb!(
+    request_recertification,
+    request_recertification,
+    RequestRecertificationRequest
+);
+verb!(deactivate, deactivate_partner, DeactivatePartnerRequest);
+verb!(reactivate, reactivate_partner, ReactivatePartnerRequest);
+
+pub async fn fetch_profile(
+    state: &AppState,
+    caller: &Principal,
+    partner_id: String,
+) -> Result<Json<ProfileDto>, ApiError> {
+    let answer = client(state)
+        .get_profile(forward(caller, pb::GetProfileRequest { partner_id }))
+        .await?
+        .into_inner();
+    Ok(Json(ProfileDto::from(answer.profile.unwrap_or_default())))
+}
+
+pub async fn store_profile(
+    state: &AppState,
+    caller: &Principal,
+    partner_id: String,
+    profile: ProfileDto,
+) -> Result<Json<ProfileDto>, ApiError> {
+    let profile = profile.into_proto()?;
+    let answer = client(state)
+        .update_profile(forward(
+            caller,
+            pb::UpdateProfileRequest {
+                partner_id,
+                profile: Some(profile),
+                update_mask: None,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(Json(ProfileDto::from(answer.profile.unwrap_or_default())))
+}
+
+async fn get_profile(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<ProfileDto>, ApiError> {
+    fetch_profile(&state, &caller, id.to_string()).await
+}
+
+async fn put_profile(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(profile): ApiJson<ProfileDto>,
+) -> Result<Json<ProfileDto>, ApiError> {
+    store_profile(&state, &caller, id.to_string(), profile).await
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Page<UserDto>>, ApiError> {
+    let answer = client(&state)
+        .list_partner_users(forward(
+            &caller,
+            pb::ListPartnerUsersRequest {
+                partner_id: id.to_string(),
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        answer.users.into_iter().map(UserDto::from).collect(),
+        answer.next_page_token,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvitePartnerUserBody {
+    email: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn invite_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<InvitePartnerUserBody>,
+) -> Result<(StatusCode, Json<UserDto>), ApiError> {
+    let answer = client(&state)
+        .invite_partner_user(forward(
+            &caller,
+            pb::InvitePartnerUserRequest {
+                partner_id: id.to_string(),
+                email: body.email,
+                name: body.name,
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let user = answer
+        .user
+        .ok_or_else(|| ServiceError::internal("no user in the answer"))?;
+    Ok((StatusCode::CREATED, Json(UserDto::from(user))))
+}
+
+async fn remove_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    client(&state)
+        .remove_partner_user(forward(
+            &caller,
+            pb::RemovePartnerUserRequest {
+                partner_id: id.to_string(),
+                user_id: user_id.to_string(),
+            },
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+struct SkippedDto {
+    row: i32,
+    name: String,
+    message: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ImportDto {
+    imported: i32,
+    skipped: Vec<SkippedDto>,
+}
+
+/// `Content-Type: text/csv`, header `name,email`.
+async fn import_partners(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ImportDto>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("text/csv") {
+        return Err(ServiceError::invalid(vec![FieldViolation::new(
+            "Content-Type",
+            "must be text/csv (a file with the header name,email)",
+        )])
+        .into());
+    }
+    if body.is_empty() {
+        return Err(ServiceError::invalid(vec![FieldViolation::new(
+            "body",
+            "No file was attached!",
+        )])
+        .into());
+    }
+    let answer = client(&state)
+        .import_partners(forward(
+            &caller,
+            pb::ImportPartnersRequest {
+                csv: body.to_vec(),
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(Json(ImportDto {
+        imported: answer.imported,
+        skipped: answer
+            .skipped
+            .into_iter()
+            .map(|row| SkippedDto {
+                row: row.row,
+                name: row.name,
+                message: row.message,
+            })
+            .collect(),
+    }))
 }
