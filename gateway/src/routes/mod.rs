@@ -9,6 +9,7 @@ mod dashboard;
 mod distributions;
 mod inventory;
 mod organizations;
+mod partner_groups;
 mod partner_portal;
 mod partners;
 mod profile;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(sessions::router())
         .merge(organizations::router())
         .merge(partners::router())
+        .merge(partner_groups::router())
         .merge(partner_portal::router())
         .merge(catalog::router())
         .merge(inventory::router())

@@ -4,6 +4,7 @@
 
 mod csv;
 pub mod domain;
+mod groups;
 mod grpc;
 mod repo;
 mod service;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use essentials_proto::partner::v1::auth_service_server::AuthServiceServer;
 use essentials_proto::partner::v1::organization_service_server::OrganizationServiceServer;
+use essentials_proto::partner::v1::partner_group_service_server::PartnerGroupServiceServer;
 use essentials_proto::partner::v1::partner_service_server::PartnerServiceServer;
 use essentials_proto::partner::v1::user_service_server::UserServiceServer;
 use essentials_runtime::auth::{AuthInterceptor, TokenSigner};
@@ -50,6 +52,10 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             grpc.clone(),
             interceptor.clone(),
         ))
+        .add_service(PartnerGroupServiceServer::with_interceptor(
+            grpc.clone(),
+            interceptor.clone(),
+        ))
         .add_service(PartnerServiceServer::with_interceptor(grpc, interceptor));
     let bootstrap = Worker::new("bootstrap-admin", async move {
         if let Err(error) = app.bootstrap_admin().await {
@@ -63,6 +69,7 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             "essentials.partner.v1.OrganizationService",
             "essentials.partner.v1.UserService",
             "essentials.partner.v1.PartnerService",
+            "essentials.partner.v1.PartnerGroupService",
         ],
         workers: vec![bootstrap],
     })

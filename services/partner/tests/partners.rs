@@ -973,3 +973,166 @@ async fn changing_the_email_of_an_invited_partner_invites_the_new_address() {
     );
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_named_once_per_bank_and_kept_while_they_have_partners() {
+    use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Group Bank").await;
+    let (_, other_bank) = suite.bank("Other Group Bank").await;
+    let mut groups = PartnerGroupServiceClient::new(suite.channel.clone());
+    let group = groups
+        .create_partner_group(authorized(
+            &admin,
+            pb::CreatePartnerGroupRequest {
+                partner_group: Some(pb::PartnerGroup {
+                    name: "North County".into(),
+                    send_reminders: true,
+                    deadline_day: Some(20),
+                    reminder_day: Some(10),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .partner_group
+        .expect("group");
+    let duplicate = groups
+        .create_partner_group(authorized(
+            &admin,
+            pb::CreatePartnerGroupRequest {
+                partner_group: Some(pb::PartnerGroup {
+                    name: "North County".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect_err("name taken");
+    assert_eq!(duplicate.code(), Code::AlreadyExists);
+    let invalid = groups
+        .create_partner_group(authorized(
+            &admin,
+            pb::CreatePartnerGroupRequest {
+                partner_group: Some(pb::PartnerGroup {
+                    name: "South".into(),
+                    send_reminders: true,
+                    deadline_day: Some(31),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect_err("invalid");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+
+    // A partner in the group: requests are restricted to the group's (no) categories.
+    let partner = suite
+        .create_partner(&admin, "Grouped", "grouped@group.test")
+        .await
+        .expect("created");
+    suite
+        .partners()
+        .update_partner(authorized(
+            &admin,
+            pb::UpdatePartnerRequest {
+                partner: Some(pb::Partner {
+                    id: partner.id.clone(),
+                    partner_group_id: group.id.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["partner_group_id".into()],
+                }),
+            },
+        ))
+        .await
+        .expect("joined the group");
+    let eligibility = suite
+        .partners()
+        .get_request_eligibility(authorized(
+            &admin,
+            pb::GetRequestEligibilityRequest {
+                partner_id: partner.id.clone(),
+                requester_user_id: String::new(),
+            },
+        ))
+        .await
+        .expect("eligibility")
+        .into_inner();
+    assert!(eligibility.restricted_to_categories);
+    assert!(eligibility.allowed_item_category_ids.is_empty());
+    assert_eq!(eligibility.status(), pb::PartnerStatus::Uninvited);
+
+    // Another bank can neither see nor use the group.
+    let hidden = groups
+        .get_partner_group(authorized(
+            &other_bank,
+            pb::GetPartnerGroupRequest {
+                partner_group_id: group.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("hidden");
+    assert_eq!(hidden.code(), Code::NotFound);
+    let foreign_group = suite
+        .partners()
+        .create_partner(authorized(
+            &other_bank,
+            pb::CreatePartnerRequest {
+                partner: Some(pb::Partner {
+                    name: "Sneaky".into(),
+                    email: "sneaky@group.test".into(),
+                    partner_group_id: group.id.clone(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect_err("not its group");
+    assert_eq!(foreign_group.code(), Code::InvalidArgument);
+
+    let kept = groups
+        .delete_partner_group(authorized(
+            &admin,
+            pb::DeletePartnerGroupRequest {
+                partner_group_id: group.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("has partners");
+    assert_eq!(reason(&kept).as_deref(), Some("PARTNER_GROUP_HAS_PARTNERS"));
+    let listed = groups
+        .list_partner_groups(authorized(&admin, pb::ListPartnerGroupsRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.partner_groups.len(), 1);
+    assert_eq!(listed.partner_groups[0].partner_count, 1);
+    suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: partner.id.clone(),
+            },
+        ))
+        .await
+        .expect("partner deleted");
+    groups
+        .delete_partner_group(authorized(
+            &admin,
+            pb::DeletePartnerGroupRequest {
+                partner_group_id: group.id.clone(),
+            },
+        ))
+        .await
+        .expect("empty group deleted");
+    suite.stop().await;
+}

@@ -1,0 +1,192 @@
+//! Partner groups (API.md § Partners): the item categories a group may request and its
+//! reminder settings.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use essentials_proto::partner::v1 as pb;
+use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
+use essentials_runtime::auth::forward;
+use essentials_runtime::{FieldViolation, ServiceError};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::convert::{Page, patch_body, timestamp};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, Caller};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/partner_groups", get(list_groups).post(create_group))
+        .route(
+            "/partner_groups/{id}",
+            get(get_group).patch(update_group).delete(delete_group),
+        )
+}
+
+fn client(state: &AppState) -> PartnerGroupServiceClient<Channel> {
+    PartnerGroupServiceClient::new(state.upstreams.partner.clone())
+}
+
+#[derive(Debug, Serialize)]
+struct GroupDto {
+    id: String,
+    name: String,
+    item_category_ids: Vec<String>,
+    send_reminders: bool,
+    deadline_day: Option<i32>,
+    reminder_day: Option<i32>,
+    partner_count: i32,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl From<pb::PartnerGroup> for GroupDto {
+    fn from(group: pb::PartnerGroup) -> Self {
+        Self {
+            created_at: timestamp(group.created_at.as_ref()),
+            updated_at: timestamp(group.updated_at.as_ref()),
+            id: group.id,
+            name: group.name,
+            item_category_ids: group.item_category_ids,
+            send_reminders: group.send_reminders,
+            deadline_day: group.deadline_day,
+            reminder_day: group.reminder_day,
+            partner_count: group.partner_count,
+        }
+    }
+}
+
+fn group_answer(group: Option<pb::PartnerGroup>) -> Result<Json<GroupDto>, ApiError> {
+    group
+        .map(|group| Json(GroupDto::from(group)))
+        .ok_or_else(|| ApiError::from(ServiceError::internal("no group in the answer")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GroupBody {
+    name: Option<String>,
+    item_category_ids: Option<Vec<String>>,
+    send_reminders: Option<bool>,
+    deadline_day: Option<i32>,
+    reminder_day: Option<i32>,
+}
+
+impl GroupBody {
+    fn into_proto(self, id: String) -> pb::PartnerGroup {
+        pb::PartnerGroup {
+            id,
+            name: self.name.unwrap_or_default(),
+            item_category_ids: self.item_category_ids.unwrap_or_default(),
+            send_reminders: self.send_reminders.unwrap_or_default(),
+            deadline_day: self.deadline_day,
+            reminder_day: self.reminder_day,
+            ..Default::default()
+        }
+    }
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Page<GroupDto>>, ApiError> {
+    let answer = client(&state)
+        .list_partner_groups(forward(&caller, pb::ListPartnerGroupsRequest::default()))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        answer
+            .partner_groups
+            .into_iter()
+            .map(GroupDto::from)
+            .collect(),
+        answer.next_page_token,
+    )))
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> Result<(StatusCode, Json<GroupDto>), ApiError> {
+    if body.name.is_none() {
+        return Err(ServiceError::invalid(vec![FieldViolation::new("name", "is required")]).into());
+    }
+    let answer = client(&state)
+        .create_partner_group(forward(
+            &caller,
+            pb::CreatePartnerGroupRequest {
+                partner_group: Some(body.into_proto(String::new())),
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, group_answer(answer.partner_group)?))
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<GroupDto>, ApiError> {
+    let answer = client(&state)
+        .get_partner_group(forward(
+            &caller,
+            pb::GetPartnerGroupRequest {
+                partner_group_id: id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    group_answer(answer.partner_group)
+}
+
+async fn update_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    body: Bytes,
+) -> Result<Json<GroupDto>, ApiError> {
+    let (patch, keys) = patch_body::<GroupBody>(&body)?;
+    if keys.is_empty() {
+        return Err(ServiceError::invalid(vec![FieldViolation::new(
+            "body",
+            "name at least one field to change",
+        )])
+        .into());
+    }
+    let answer = client(&state)
+        .update_partner_group(forward(
+            &caller,
+            pb::UpdatePartnerGroupRequest {
+                partner_group: Some(patch.into_proto(id.to_string())),
+                update_mask: Some(prost_types::FieldMask { paths: keys }),
+            },
+        ))
+        .await?
+        .into_inner();
+    group_answer(answer.partner_group)
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    client(&state)
+        .delete_partner_group(forward(
+            &caller,
+            pb::DeletePartnerGroupRequest {
+                partner_group_id: id.to_string(),
+            },
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

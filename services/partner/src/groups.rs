@@ -1,0 +1,342 @@
+//! Partner groups: which item categories a group's partners may request, and its reminder
+//! settings. Categories belong to the inventory part, which is asked whether they exist.
+
+use essentials_proto::inventory::v1 as inventory;
+use essentials_proto::inventory::v1::catalog_service_client::CatalogServiceClient;
+use essentials_runtime::auth::{Principal, forward};
+use essentials_runtime::error::unique_violation;
+use essentials_runtime::{Code, FieldViolation, ServiceError};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::reason;
+use crate::service::App;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub send_reminders: bool,
+    pub deadline_day: Option<i32>,
+    pub reminder_day: Option<i32>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub partner_count: i64,
+    pub item_category_ids: Vec<Uuid>,
+}
+
+const GROUP_SELECT: &str = "SELECT g.id, g.organization_id, g.name, g.send_reminders, \
+    g.deadline_day, g.reminder_day, g.created_at, g.updated_at, \
+    (SELECT count(*) FROM partner p WHERE p.partner_group_id = g.id) AS partner_count, \
+    COALESCE(ARRAY(SELECT c.item_category_id FROM partner_group_item_category c \
+        WHERE c.partner_group_id = g.id ORDER BY c.item_category_id), '{}') AS item_category_ids \
+    FROM partner_group g";
+
+/// Checks a group's own rules; names every problem.
+pub fn check_group(group: &mut GroupRow) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    group.name = group.name.trim().to_owned();
+    if group.name.is_empty() {
+        violations.push(FieldViolation::new("name", "must not be blank"));
+    }
+    for (field, day) in [
+        ("deadline_day", group.deadline_day),
+        ("reminder_day", group.reminder_day),
+    ] {
+        if day.is_some_and(|day| !(1..=28).contains(&day)) {
+            violations.push(FieldViolation::new(field, "must be between 1 and 28"));
+        }
+    }
+    if group.send_reminders && group.deadline_day.is_none() {
+        violations.push(FieldViolation::new(
+            "deadline_day",
+            "is required when send_reminders is on",
+        ));
+    }
+    if group.send_reminders && group.reminder_day.is_none() {
+        violations.push(FieldViolation::new(
+            "reminder_day",
+            "is required when send_reminders is on",
+        ));
+    }
+    if group.deadline_day.is_some() && group.deadline_day == group.reminder_day {
+        violations.push(FieldViolation::new(
+            "reminder_day",
+            "Reminder day must not be the same as deadline day",
+        ));
+    }
+    group.item_category_ids.sort();
+    group.item_category_ids.dedup();
+    violations
+}
+
+fn name_conflict(error: sqlx::Error) -> ServiceError {
+    match unique_violation(&error).as_deref() {
+        Some("partner_group_name_key") => ServiceError::new(
+            Code::AlreadyExists,
+            "this bank already has a partner group with that name",
+        ),
+        _ => ServiceError::from(error),
+    }
+}
+
+async fn group_row(
+    connection: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<GroupRow, ServiceError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{GROUP_SELECT} WHERE g.organization_id = $1 AND g.id = $2"
+    )))
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(connection)
+    .await?
+    .ok_or_else(|| ServiceError::not_found("partner group"))
+}
+
+async fn replace_categories(
+    connection: &mut PgConnection,
+    group: &GroupRow,
+) -> Result<(), ServiceError> {
+    sqlx::query("DELETE FROM partner_group_item_category WHERE partner_group_id = $1")
+        .bind(group.id)
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query(
+        "INSERT INTO partner_group_item_category (partner_group_id, item_category_id, organization_id)
+         SELECT $1, unnest($2::uuid[]), $3",
+    )
+    .bind(group.id)
+    .bind(&group.item_category_ids)
+    .bind(group.organization_id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+impl App {
+    /// Asks the inventory part that every category is one of the caller's bank's.
+    async fn check_categories(
+        &self,
+        principal: &Principal,
+        ids: &[Uuid],
+    ) -> Result<(), ServiceError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let channel = essentials_runtime::grpc::channel(&self.settings.inventory.url)
+            .map_err(ServiceError::internal)?;
+        let mut client = CatalogServiceClient::new(channel);
+        let mut violations = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
+            let answer = client
+                .get_item_category(forward(
+                    principal,
+                    inventory::GetItemCategoryRequest {
+                        item_category_id: id.to_string(),
+                    },
+                ))
+                .await;
+            match answer {
+                Ok(_) => {}
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    violations.push(FieldViolation::new(
+                        format!("item_category_ids[{index}]"),
+                        "is not an item category of this bank",
+                    ))
+                }
+                Err(status) => {
+                    tracing::warn!(%status, "inventory part did not answer a category check");
+                    return Err(ServiceError::new(
+                        Code::Unavailable,
+                        "item categories cannot be checked right now; try again",
+                    ));
+                }
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid(violations))
+        }
+    }
+
+    pub async fn create_group(
+        &self,
+        principal: &Principal,
+        mut group: GroupRow,
+    ) -> Result<GroupRow, ServiceError> {
+        let organization_id = principal.require_bank_staff()?;
+        let violations = check_group(&mut group);
+        if !violations.is_empty() {
+            return Err(ServiceError::invalid(violations));
+        }
+        self.check_categories(principal, &group.item_category_ids)
+            .await?;
+        group.id = Uuid::now_v7();
+        group.organization_id = organization_id;
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO partner_group (id, organization_id, name, send_reminders, deadline_day, reminder_day)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(group.id)
+        .bind(organization_id)
+        .bind(&group.name)
+        .bind(group.send_reminders)
+        .bind(group.deadline_day)
+        .bind(group.reminder_day)
+        .execute(&mut *transaction)
+        .await
+        .map_err(name_conflict)?;
+        replace_categories(&mut transaction, &group).await?;
+        let created = group_row(&mut transaction, organization_id, group.id).await?;
+        transaction.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn get_group(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<GroupRow, ServiceError> {
+        let organization_id = principal.require_bank_staff()?;
+        let mut connection = self.pool.acquire().await?;
+        group_row(&mut connection, organization_id, id).await
+    }
+
+    pub async fn list_groups(&self, principal: &Principal) -> Result<Vec<GroupRow>, ServiceError> {
+        let organization_id = principal.require_bank_staff()?;
+        let mut connection = self.pool.acquire().await?;
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{GROUP_SELECT} WHERE g.organization_id = $1 ORDER BY g.name, g.id"
+        )))
+        .bind(organization_id)
+        .fetch_all(&mut *connection)
+        .await?)
+    }
+
+    pub async fn update_group(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        apply: impl FnOnce(&mut GroupRow) -> Vec<FieldViolation>,
+    ) -> Result<GroupRow, ServiceError> {
+        let organization_id = principal.require_bank_staff()?;
+        let mut transaction = self.pool.begin().await?;
+        let mut group = group_row(&mut transaction, organization_id, id).await?;
+        let before = group.item_category_ids.clone();
+        let mut violations = apply(&mut group);
+        violations.extend(check_group(&mut group));
+        if !violations.is_empty() {
+            return Err(ServiceError::invalid(violations));
+        }
+        let added: Vec<Uuid> = group
+            .item_category_ids
+            .iter()
+            .filter(|id| !before.contains(id))
+            .copied()
+            .collect();
+        self.check_categories(principal, &added).await?;
+        sqlx::query(
+            "UPDATE partner_group SET name = $3, send_reminders = $4, deadline_day = $5,
+                reminder_day = $6, updated_at = now()
+             WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .bind(&group.name)
+        .bind(group.send_reminders)
+        .bind(group.deadline_day)
+        .bind(group.reminder_day)
+        .execute(&mut *transaction)
+        .await
+        .map_err(name_conflict)?;
+        replace_categories(&mut transaction, &group).await?;
+        let updated = group_row(&mut transaction, organization_id, id).await?;
+        transaction.commit().await?;
+        Ok(updated)
+    }
+
+    /// Refused while partners belong to the group.
+    pub async fn delete_group(&self, principal: &Principal, id: Uuid) -> Result<(), ServiceError> {
+        let organization_id = principal.require_bank_staff()?;
+        let mut transaction = self.pool.begin().await?;
+        let group = group_row(&mut transaction, organization_id, id).await?;
+        // Locks the group so no partner joins it while we delete.
+        sqlx::query("SELECT 1 FROM partner_group WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        let members: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM partner WHERE partner_group_id = $1")
+                .bind(id)
+                .fetch_one(&mut *transaction)
+                .await?;
+        if members > 0 {
+            return Err(ServiceError::failed_precondition(
+                reason::GROUP_HAS_PARTNERS,
+                format!(
+                    "Partner Group cannot be deleted: {} still has {members} partner(s).",
+                    group.name
+                ),
+            ));
+        }
+        sqlx::query("DELETE FROM partner_group WHERE organization_id = $1 AND id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+}
+
+pub fn new_group_row(name: String) -> GroupRow {
+    let now = OffsetDateTime::now_utc();
+    GroupRow {
+        id: Uuid::nil(),
+        organization_id: Uuid::nil(),
+        name,
+        send_reminders: false,
+        deadline_day: None,
+        reminder_day: None,
+        created_at: now,
+        updated_at: now,
+        partner_count: 0,
+        item_category_ids: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_rules() {
+        let mut group = new_group_row("  ".into());
+        group.send_reminders = true;
+        group.deadline_day = Some(30);
+        let fields: Vec<String> = check_group(&mut group)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, vec!["name", "deadline_day", "reminder_day"]);
+        let mut group = new_group_row("North".into());
+        group.deadline_day = Some(10);
+        group.reminder_day = Some(10);
+        let violations = check_group(&mut group);
+        assert_eq!(
+            violations[0].description,
+            "Reminder day must not be the same as deadline day"
+        );
+        let id = Uuid::now_v7();
+        let mut group = new_group_row("North".into());
+        group.item_category_ids = vec![id, id];
+        assert!(check_group(&mut group).is_empty());
+        assert_eq!(group.item_category_ids, vec![id]);
+    }
+}
