@@ -118,6 +118,7 @@ pub mod events {
         PartnerDeactivated => "partner.deactivated",
         PartnerReactivated => "partner.reactivated",
         PartnersImported => "partners.imported",
+        PartnerDeadlineReminderDue => "partner.deadline_reminder_due",
         StockChanged => "stock.changed",
         StockLow => "stock.low",
         DonationReceived => "donation.received",

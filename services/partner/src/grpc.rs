@@ -998,11 +998,25 @@ impl PartnerService for Grpc {
 
     async fn list_deadline_reminders(
         &self,
-        _request: Request<pb::ListDeadlineRemindersRequest>,
+        request: Request<pb::ListDeadlineRemindersRequest>,
     ) -> Answer<pb::ListDeadlineRemindersResponse> {
-        Err(Status::unimplemented(
-            "deadline reminders are not built yet",
-        ))
+        let caller = principal(&request)?;
+        let message = request.into_inner();
+        let organization = optional_id("organization_id", &message.organization_id)
+            .map_err(|violation| ServiceError::invalid(vec![violation]))?;
+        let day = if message.date.is_empty() {
+            OffsetDateTime::now_utc().date()
+        } else {
+            crate::reminders::parse_date("date", &message.date)?
+        };
+        let reminders = self
+            .app
+            .list_deadline_reminders(&caller, organization, day)
+            .await?;
+        Ok(Response::new(pb::ListDeadlineRemindersResponse {
+            reminders,
+            next_page_token: String::new(),
+        }))
     }
 }
 

@@ -6,6 +6,7 @@ mod csv;
 pub mod domain;
 mod groups;
 mod grpc;
+mod reminders;
 mod repo;
 mod service;
 
@@ -57,6 +58,10 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             interceptor.clone(),
         ))
         .add_service(PartnerServiceServer::with_interceptor(grpc, interceptor));
+    let reminders = Worker::new(
+        "deadline-reminders",
+        reminders::run_daily(app.clone(), context.shutdown.clone()),
+    );
     let bootstrap = Worker::new("bootstrap-admin", async move {
         if let Err(error) = app.bootstrap_admin().await {
             tracing::error!(%error, "could not create the configured super admin");
@@ -71,6 +76,22 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             "essentials.partner.v1.PartnerService",
             "essentials.partner.v1.PartnerGroupService",
         ],
-        workers: vec![bootstrap],
+        workers: vec![bootstrap, reminders],
     })
+}
+
+/// Runs the deadline-reminder selection for `day` (what the daily job does), for tests and
+/// operators; returns how many reminders this call wrote.
+pub async fn run_deadline_reminders(
+    pool: sqlx::PgPool,
+    settings: Arc<essentials_runtime::Settings>,
+    day: time::Date,
+) -> Result<usize, essentials_runtime::ServiceError> {
+    let app = service::App {
+        signer: TokenSigner::from_settings(&settings.auth)
+            .map_err(essentials_runtime::ServiceError::internal)?,
+        pool,
+        settings,
+    };
+    app.run_deadline_reminders(day).await
 }

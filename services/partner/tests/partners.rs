@@ -1136,3 +1136,159 @@ async fn groups_are_named_once_per_bank_and_kept_while_they_have_partners() {
         .expect("empty group deleted");
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_reminders_pick_the_right_partners_once_per_bank_and_day() {
+    use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Reminder Bank").await;
+    let (_, other_bank) = suite.bank("Quiet Bank").await;
+    OrganizationServiceClient::new(suite.channel.clone())
+        .update_organization(authorized(
+            &admin,
+            pb::UpdateOrganizationRequest {
+                organization: Some(pb::Organization {
+                    deadline_day: Some(20),
+                    reminder_day: Some(10),
+                    reminder_email_text: "Hello {partner_name}, requests are due.".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec![
+                        "deadline_day".into(),
+                        "reminder_day".into(),
+                        "reminder_email_text".into(),
+                    ],
+                }),
+            },
+        ))
+        .await
+        .expect("schedule set");
+    let group = PartnerGroupServiceClient::new(suite.channel.clone())
+        .create_partner_group(authorized(
+            &admin,
+            pb::CreatePartnerGroupRequest {
+                partner_group: Some(pb::PartnerGroup {
+                    name: "Scheduled".into(),
+                    send_reminders: true,
+                    deadline_day: Some(25),
+                    reminder_day: Some(15),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("group")
+        .into_inner()
+        .partner_group
+        .expect("group");
+    let mut partners = std::collections::HashMap::new();
+    for (name, send_reminders, in_group, deactivate) in [
+        ("Opted In", true, false, false),
+        ("Opted Out", false, false, false),
+        ("Grouped", false, true, false),
+        ("Deactivated", true, false, true),
+    ] {
+        let email = format!("{}@remind.test", name.to_lowercase().replace(' ', "-"));
+        let created = suite
+            .create_partner(&admin, name, &email)
+            .await
+            .expect("created");
+        let mut paths = vec!["send_reminders".to_owned()];
+        if in_group {
+            paths.push("partner_group_id".into());
+        }
+        suite
+            .partners()
+            .update_partner(authorized(
+                &admin,
+                pb::UpdatePartnerRequest {
+                    partner: Some(pb::Partner {
+                        id: created.id.clone(),
+                        send_reminders,
+                        partner_group_id: if in_group {
+                            group.id.clone()
+                        } else {
+                            String::new()
+                        },
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                },
+            ))
+            .await
+            .expect("updated");
+        if deactivate {
+            call!(
+                suite,
+                &admin,
+                deactivate_partner,
+                DeactivatePartnerRequest,
+                created.id
+            )
+            .expect("deactivated");
+        }
+        partners.insert(name, created.id);
+    }
+    let preview = |token: String, date: &'static str| {
+        let mut client = suite.partners();
+        async move {
+            client
+                .list_deadline_reminders(authorized(
+                    &token,
+                    pb::ListDeadlineRemindersRequest {
+                        date: date.into(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .expect("reminders")
+                .into_inner()
+                .reminders
+        }
+    };
+    let bank_day = preview(admin.clone(), "2026-11-10").await;
+    assert_eq!(
+        bank_day
+            .iter()
+            .map(|r| (r.partner_name.as_str(), r.deadline_date.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("Opted In", "2026-11-20")]
+    );
+    let group_day = preview(admin.clone(), "2026-11-15").await;
+    assert_eq!(
+        group_day
+            .iter()
+            .map(|r| (r.partner_name.as_str(), r.deadline_date.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("Grouped", "2026-11-25")]
+    );
+    assert!(preview(admin.clone(), "2026-11-11").await.is_empty());
+    assert!(
+        preview(other_bank.clone(), "2026-11-10").await.is_empty(),
+        "another bank sees only its own"
+    );
+
+    // Two replicas run the same day: one of them writes the reminder, once.
+    let settings = Arc::new(suite.settings.clone());
+    let day = time::macros::date!(2026 - 11 - 10);
+    let (first, second) = tokio::join!(
+        essentials_partner::run_deadline_reminders(suite.pool.clone(), settings.clone(), day),
+        essentials_partner::run_deadline_reminders(suite.pool.clone(), settings.clone(), day),
+    );
+    assert_eq!(first.expect("run") + second.expect("run"), 1);
+    let again = essentials_partner::run_deadline_reminders(suite.pool.clone(), settings, day)
+        .await
+        .expect("run");
+    assert_eq!(again, 0, "the day was claimed");
+    let due = suite.events::<events::PartnerDeadlineReminderDue>().await;
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].partner.as_ref().expect("partner").partner_id,
+        partners["Opted In"]
+    );
+    assert_eq!(due[0].deadline_date, "2026-11-20");
+    assert_eq!(due[0].bank.as_ref().expect("bank").name, "Reminder Bank");
+    suite.stop().await;
+}
