@@ -2,6 +2,7 @@
 //! sign-in and invitations, partners through every status, their profiles, groups and the
 //! one-time import. It issues the access tokens every other part verifies.
 
+mod activity;
 mod csv;
 pub mod domain;
 mod groups;
@@ -58,6 +59,14 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             interceptor.clone(),
         ))
         .add_service(PartnerServiceServer::with_interceptor(grpc, interceptor));
+    let activity = essentials_runtime::bus::Consumer::new(
+        context.pool.clone(),
+        &context.settings,
+        activity::spec(),
+        Arc::new(activity::ActivityHandler),
+        context.bus.clone(),
+    );
+    let activity = Worker::new("partner-activity", activity.run(context.shutdown.clone()));
     let reminders = Worker::new(
         "deadline-reminders",
         reminders::run_daily(app.clone(), context.shutdown.clone()),
@@ -76,7 +85,7 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             "essentials.partner.v1.PartnerService",
             "essentials.partner.v1.PartnerGroupService",
         ],
-        workers: vec![bootstrap, reminders],
+        workers: vec![bootstrap, reminders, activity],
     })
 }
 

@@ -357,7 +357,7 @@ pub struct PartnerRow {
     pub review_requested_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    /// Derived: uninvited and no users (requests and distributions are checked by their parts).
+    /// Derived: uninvited, no users, and no requests or distributions (counted from events).
     pub deletable: bool,
 }
 
@@ -371,8 +371,9 @@ impl PartnerRow {
 const PARTNER_SELECT: &str = "SELECT p.id, p.organization_id, p.name, p.email, p.status, \
     p.send_reminders, p.quota, p.notes, p.info_for_partner, p.partner_group_id, \
     p.default_storage_location_id, p.review_requested_at, p.created_at, p.updated_at, \
-    (p.status = 'uninvited' AND NOT EXISTS \
-        (SELECT 1 FROM role_grant r WHERE r.partner_id = p.id)) AS deletable \
+    (p.status = 'uninvited' \
+        AND NOT EXISTS (SELECT 1 FROM role_grant r WHERE r.partner_id = p.id) \
+        AND NOT EXISTS (SELECT 1 FROM partner_activity a WHERE a.partner_id = p.id)) AS deletable \
     FROM partner p";
 
 pub async fn insert_partner(

@@ -1292,3 +1292,56 @@ async fn deadline_reminders_pick_the_right_partners_once_per_bank_and_day() {
     assert_eq!(due[0].bank.as_ref().expect("bank").name, "Reminder Bank");
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_with_a_request_or_distribution_is_not_deletable() {
+    let suite = Suite::start().await;
+    let (bank_id, admin) = suite.bank("History Bank").await;
+    let partner = suite
+        .create_partner(&admin, "Has History", "history@bank.test")
+        .await
+        .expect("created");
+    assert!(partner.deletable);
+    // The request part's event, as it would arrive over the bus (published by a relay).
+    let event = essentials_runtime::bus::NewEvent::new(
+        Some(bank_id.parse().expect("uuid")),
+        None,
+        &events::RequestCreated {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            partner: Some(events::PartnerRef {
+                partner_id: partner.id.clone(),
+                name: partner.name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let mut transaction = suite.pool.begin().await.expect("begin");
+    essentials_runtime::bus::enqueue(&mut transaction, &event)
+        .await
+        .expect("enqueued");
+    transaction.commit().await.expect("commit");
+    wait_until(
+        Duration::from_secs(30),
+        "the request to count against deletion",
+        || async {
+            suite
+                .get_partner(&admin, &partner.id)
+                .await
+                .is_ok_and(|partner| !partner.deletable)
+        },
+    )
+    .await;
+    let refused = suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: partner.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("has a request");
+    assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_DELETABLE"));
+    suite.stop().await;
+}
