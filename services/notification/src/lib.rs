@@ -1,8 +1,23 @@
-//! The notification part of Essentials. Its domain RPCs come with its own issue; for now it runs with the
-//! shared runtime: its database is created and migrated, it relays its outbox, and it answers
-//! gRPC health and reflection.
+//! The notification part of Essentials: e-mails caused by events (logged before sending, sent once,
+//! retried with backoff), the bank dashboard projection with its live stream, and the reminder
+//! jobs. See README.md.
 
-use essentials_runtime::part::{PartContext, PartServices, PartSpec};
+pub mod domain;
+pub mod grpc;
+pub mod handlers;
+pub mod jobs;
+pub mod repo;
+pub mod sender;
+pub mod service;
+pub mod watch;
+
+use std::sync::Arc;
+
+use essentials_proto::notification::v1::dashboard_service_server::DashboardServiceServer;
+use essentials_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use essentials_runtime::auth::AuthInterceptor;
+use essentials_runtime::bus::{Consumer, ConsumerSpec};
+use essentials_runtime::part::{PartContext, PartServices, PartSpec, Worker};
 use sqlx::migrate::Migrator;
 
 /// This part's embedded migrations (versions are timestamps; the runtime reserves 1–999).
@@ -15,10 +30,89 @@ pub static SPEC: PartSpec = PartSpec {
     build,
 };
 
-fn build(_context: &PartContext) -> anyhow::Result<PartServices> {
+/// The consumer name of this part's queues (`<prefix>.notification.<purpose>`).
+pub const CONSUMER: &str = "notification";
+/// Queue purposes.
+pub const EMAILS_PURPOSE: &str = "emails";
+pub const DASHBOARD_PURPOSE: &str = "dashboard";
+
+pub const NOTIFICATION_SERVICE: &str = "essentials.notification.v1.NotificationService";
+pub const DASHBOARD_SERVICE: &str = "essentials.notification.v1.DashboardService";
+
+fn build(context: &PartContext) -> anyhow::Result<PartServices> {
+    let settings = &context.settings;
+    let mailer = sender::Mailer::from_settings(&settings.smtp)?;
+    let app = service::Notifications::new(context.pool.clone());
+    let hub = watch::DashboardHub::default();
+    let interceptor = AuthInterceptor::new(context.verifier.clone());
+
+    let notification_server = NotificationServiceServer::with_interceptor(
+        grpc::NotificationGrpc { app: app.clone() },
+        interceptor.clone(),
+    );
+    let dashboard_server = DashboardServiceServer::with_interceptor(
+        grpc::DashboardGrpc {
+            app: app.clone(),
+            hub: hub.clone(),
+            shutdown: context.stopping.clone(),
+        },
+        interceptor,
+    );
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(notification_server);
+    routes.add_service(dashboard_server);
+
+    let emails = Consumer::new(
+        context.pool.clone(),
+        settings,
+        ConsumerSpec {
+            consumer: CONSUMER.into(),
+            purpose: EMAILS_PURPOSE.into(),
+            bindings: handlers::EMAIL_EVENTS
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect(),
+        },
+        Arc::new(handlers::EmailHandler {
+            public_url: settings.public_url.clone(),
+        }),
+        context.bus.clone(),
+    );
+    let dashboard = Consumer::new(
+        context.pool.clone(),
+        settings,
+        ConsumerSpec {
+            consumer: CONSUMER.into(),
+            purpose: DASHBOARD_PURPOSE.into(),
+            bindings: handlers::DASHBOARD_EVENTS
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect(),
+        },
+        Arc::new(handlers::DashboardHandler),
+        context.bus.clone(),
+    );
+    let sender = sender::Sender::new(context.pool.clone(), mailer, settings.smtp.from.clone());
+    let shutdown = &context.shutdown;
+    let workers = vec![
+        Worker::new("notification-emails-consumer", emails.run(shutdown.clone())),
+        Worker::new(
+            "notification-dashboard-consumer",
+            dashboard.run(shutdown.clone()),
+        ),
+        Worker::new("notification-email-sender", sender.run(shutdown.clone())),
+        Worker::new(
+            "notification-dashboard-hub",
+            hub.run(context.pool.clone(), shutdown.clone()),
+        ),
+        Worker::new(
+            "notification-daily-reminders",
+            jobs::run_daily_reminders(app, shutdown.clone()),
+        ),
+    ];
     Ok(PartServices {
-        routes: tonic::service::RoutesBuilder::default().routes(),
-        service_names: Vec::new(),
-        workers: Vec::new(),
+        routes: routes.routes(),
+        service_names: vec![NOTIFICATION_SERVICE, DASHBOARD_SERVICE],
+        workers,
     })
 }

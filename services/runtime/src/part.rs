@@ -34,7 +34,12 @@ pub struct PartContext {
     pub pool: PgPool,
     pub verifier: TokenVerifier,
     pub bus: BusStatus,
+    /// Workers' token: cancelled once the gRPC server has drained, so in-flight calls can still
+    /// enqueue events while it stops.
     pub shutdown: CancellationToken,
+    /// Cancelled as soon as the part starts stopping: long-lived streams end on it, so that the
+    /// server can drain.
+    pub stopping: CancellationToken,
 }
 
 /// A background task of a part (a consumer, a scheduler).
@@ -107,6 +112,7 @@ pub async fn run(
         verifier,
         bus: bus.clone(),
         shutdown: workers_shutdown.clone(),
+        stopping: shutdown.clone(),
     };
     let services = (spec.build)(&context)?;
     let mut workers = JoinSet::new();
