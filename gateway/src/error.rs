@@ -40,7 +40,11 @@ impl From<ServiceError> for ApiError {
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
-        Self(ServiceError::from_status(&status), None)
+        let error = ServiceError::from_status(&status);
+        // A reused Idempotency-Key is the client's mistake about the request's content: 422.
+        let status = (error.reason.as_deref() == Some(essentials_runtime::idempotency::KEY_REUSED))
+            .then_some(StatusCode::UNPROCESSABLE_ENTITY);
+        Self(error, status)
     }
 }
 
@@ -75,6 +79,7 @@ impl IntoResponse for ApiError {
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
             StatusCode::GONE => "GONE",
+            StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
             _ => error.code.as_str(),
         };
         let body = ErrorBody {

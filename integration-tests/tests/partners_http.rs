@@ -424,3 +424,52 @@ async fn import_once_and_switch_roles_through_the_gateway() {
     assert_eq!(foreign.status, 403);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let admin = bank(&stack, "Idem Bank", "admin@idem.test").await;
+    let body = json!({"name": "Once Only", "email": "once@idem.test"}).to_string();
+    let key = [("Idempotency-Key", "partner-1")];
+    let first = http
+        .send(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            "application/json",
+            body.as_bytes(),
+            &key,
+        )
+        .await;
+    let retry = http
+        .send(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            "application/json",
+            body.as_bytes(),
+            &key,
+        )
+        .await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    assert_eq!(retry.status, first.status);
+    assert_eq!(retry.body, first.body, "the first answer, byte for byte");
+    let listed = http
+        .json("GET", "/api/v1/partners", Some(&admin), None)
+        .await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
+    let other = json!({"name": "Someone Else", "email": "else@idem.test"}).to_string();
+    let conflict = http
+        .send(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            "application/json",
+            other.as_bytes(),
+            &key,
+        )
+        .await;
+    assert_eq!(conflict.status, 422, "{:?}", conflict.body);
+    stack.stop().await;
+}

@@ -20,7 +20,7 @@ use super::sessions::UserDto;
 use crate::AppState;
 use crate::convert::{Page, PageQuery, optional, patch_body, timestamp};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -188,6 +188,7 @@ struct CreatePartnerBody {
 async fn create_partner(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<CreatePartnerBody>,
 ) -> Result<(StatusCode, Json<PartnerDto>), ApiError> {
     let answer = client(&state)
@@ -207,7 +208,7 @@ async fn create_partner(
                         .unwrap_or_default(),
                     ..Default::default()
                 }),
-                request_id: String::new(),
+                request_id: key.unwrap_or_default(),
             },
         ))
         .await?
@@ -475,6 +476,7 @@ struct ImportDto {
 async fn import_partners(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    IdempotencyKey(key): IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ImportDto>, ApiError> {
@@ -501,7 +503,7 @@ async fn import_partners(
             &caller,
             pb::ImportPartnersRequest {
                 csv: body.to_vec(),
-                request_id: String::new(),
+                request_id: key.unwrap_or_default(),
             },
         ))
         .await?

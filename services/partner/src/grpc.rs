@@ -642,15 +642,19 @@ impl PartnerService for Grpc {
         request: Request<pb::CreatePartnerRequest>,
     ) -> Answer<pb::CreatePartnerResponse> {
         let caller = principal(&request)?;
-        let input = request.into_inner().partner.unwrap_or_default();
+        let message = request.into_inner();
+        let input = message.partner.clone().unwrap_or_default();
         let mut row = service::new_partner_row(input.name.clone(), input.email.clone());
         let violations = apply_partner(&mut row, &input, &[]);
         if !violations.is_empty() {
             return Err(ServiceError::invalid(violations).into());
         }
-        let partner = self.app.create_partner(&caller, row).await?;
+        let partner = self
+            .app
+            .create_partner(&caller, row, &message.request_id, &message)
+            .await?;
         Ok(Response::new(pb::CreatePartnerResponse {
-            partner: Some(partner_to_proto(&partner)),
+            partner: Some(partner),
         }))
     }
 
@@ -965,15 +969,9 @@ impl PartnerService for Grpc {
     ) -> Answer<pb::ImportPartnersResponse> {
         let caller = principal(&request)?;
         let message = request.into_inner();
-        let (imported, skipped) = self.app.import_partners(&caller, &message.csv).await?;
-        Ok(Response::new(pb::ImportPartnersResponse {
-            imported: i32::try_from(imported.len()).unwrap_or(i32::MAX),
-            skipped,
-            partner_ids: imported
-                .iter()
-                .map(|partner| partner.id.to_string())
-                .collect(),
-        }))
+        Ok(Response::new(
+            self.app.import_partners(&caller, &message).await?,
+        ))
     }
 
     async fn get_request_eligibility(

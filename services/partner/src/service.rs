@@ -8,6 +8,7 @@ use essentials_proto::partner::v1 as pb;
 use essentials_runtime::auth::{Claims, Principal, Role, TokenSigner};
 use essentials_runtime::bus::{NewEvent, enqueue};
 use essentials_runtime::error::unique_violation;
+use essentials_runtime::idempotency::{self, Claim};
 use essentials_runtime::{Code, FieldViolation, ServiceError, Settings};
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -738,11 +739,14 @@ impl App {
         }
     }
 
-    pub async fn create_partner(
+    /// Creates an uninvited partner; `request_id` makes a retry answer with the first result.
+    pub async fn create_partner<M: Message>(
         &self,
         principal: &Principal,
         mut partner: PartnerRow,
-    ) -> Result<PartnerRow, ServiceError> {
+        request_id: &str,
+        request: &M,
+    ) -> Result<pb::Partner, ServiceError> {
         let organization_id = principal.require_bank_staff()?;
         let violations = check_partner(&mut partner);
         if !violations.is_empty() {
@@ -752,6 +756,19 @@ impl App {
         partner.organization_id = organization_id;
         partner.status = PartnerStatus::Uninvited.as_str().to_owned();
         let mut transaction = self.pool.begin().await?;
+        let key = match idempotency::claim(
+            &mut transaction,
+            principal,
+            "CreatePartner",
+            request_id,
+            request,
+        )
+        .await?
+        {
+            Some(Claim::Replay(answer)) => return idempotency::replay(&answer),
+            Some(Claim::New(key)) => Some(key),
+            None => None,
+        };
         let organization = self
             .organization_row(&mut transaction, organization_id)
             .await?;
@@ -766,8 +783,12 @@ impl App {
                 false,
             )
             .await?;
+        let answer = crate::grpc::partner_to_proto(&created);
+        if let Some(key) = key {
+            key.record(&mut transaction, &answer).await?;
+        }
         transaction.commit().await?;
-        Ok(created)
+        Ok(answer)
     }
 
     /// Inserts a partner, its profile (request types copied from the bank) and its event.
@@ -1242,14 +1263,28 @@ impl App {
     pub async fn import_partners(
         &self,
         principal: &Principal,
-        csv: &[u8],
-    ) -> Result<(Vec<PartnerRow>, Vec<pb::SkippedRow>), ServiceError> {
+        request: &pb::ImportPartnersRequest,
+    ) -> Result<pb::ImportPartnersResponse, ServiceError> {
+        let csv = request.csv.as_slice();
         let organization_id = principal.require_bank_staff()?;
         let text = std::str::from_utf8(csv).map_err(|_| {
             ServiceError::invalid(vec![FieldViolation::new("csv", "must be UTF-8 text")])
         })?;
         let rows = crate::csv::parse(text)?;
         let mut transaction = self.pool.begin().await?;
+        let key = match idempotency::claim(
+            &mut transaction,
+            principal,
+            "ImportPartners",
+            &request.request_id,
+            request,
+        )
+        .await?
+        {
+            Some(Claim::Replay(answer)) => return idempotency::replay(&answer),
+            Some(Claim::New(key)) => Some(key),
+            None => None,
+        };
         let claimed = sqlx::query(
             "INSERT INTO partner_import (organization_id, imported_count, skipped_count, imported_by)
              VALUES ($1, 0, 0, $2) ON CONFLICT (organization_id) DO NOTHING",
@@ -1337,8 +1372,19 @@ impl App {
             ),
         )
         .await?;
+        let answer = pb::ImportPartnersResponse {
+            imported: i32::try_from(imported.len()).unwrap_or(i32::MAX),
+            partner_ids: imported
+                .iter()
+                .map(|partner| partner.id.to_string())
+                .collect(),
+            skipped,
+        };
+        if let Some(key) = key {
+            key.record(&mut transaction, &answer).await?;
+        }
         transaction.commit().await?;
-        Ok((imported, skipped))
+        Ok(answer)
     }
 
     // ---- questions other parts ask --------------------------------------------------------

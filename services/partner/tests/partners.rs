@@ -1345,3 +1345,57 @@ async fn a_partner_with_a_request_or_distribution_is_not_deletable() {
     assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_DELETABLE"));
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_answers_with_the_first_result_and_creates_once() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Retry Bank").await;
+    let request = |name: &str| pb::CreatePartnerRequest {
+        partner: Some(pb::Partner {
+            name: name.into(),
+            email: "retry@bank.test".into(),
+            ..Default::default()
+        }),
+        request_id: "create-retry-1".into(),
+    };
+    // Two tabs submit at once, then a client retries.
+    let (mut tab_one, mut tab_two) = (suite.partners(), suite.partners());
+    let (first, second) = tokio::join!(
+        tab_one.create_partner(authorized(&admin, request("Retried"))),
+        tab_two.create_partner(authorized(&admin, request("Retried"))),
+    );
+    let first = first
+        .expect("created")
+        .into_inner()
+        .partner
+        .expect("partner");
+    let second = second
+        .expect("same answer")
+        .into_inner()
+        .partner
+        .expect("partner");
+    let third = suite
+        .partners()
+        .create_partner(authorized(&admin, request("Retried")))
+        .await
+        .expect("same answer")
+        .into_inner()
+        .partner
+        .expect("partner");
+    assert_eq!(first, second);
+    assert_eq!(first, third);
+    let listed = suite
+        .partners()
+        .list_partners(authorized(&admin, pb::ListPartnersRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.partners.len(), 1, "created once");
+    let reused = suite
+        .partners()
+        .create_partner(authorized(&admin, request("Something Else")))
+        .await
+        .expect_err("a different request under the same key");
+    assert_eq!(reason(&reused).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+    suite.stop().await;
+}
