@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
             get(get_organization).patch(update_organization),
         )
         .route("/users", get(list_users).post(invite_user))
-        .route("/users/{id}", delete(remove_user))
+        .route("/users/{id}", delete(remove_user).patch(update_user_role))
+        .route("/users/{id}/resend_invitation", post(resend_invitation))
 }
 
 #[derive(Debug, Serialize)]
@@ -307,4 +308,63 @@ async fn remove_user(
         ))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: StaffRole,
+}
+
+/// Promotes to org_admin or demotes to org_user.
+async fn update_user_role(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<Json<BankUserDto>, ApiError> {
+    let role = match body.role {
+        StaffRole::OrgUser => pb::RoleKind::OrgUser,
+        StaffRole::OrgAdmin => pb::RoleKind::OrgAdmin,
+    };
+    let answer = UserServiceClient::new(state.upstreams.partner.clone())
+        .update_user_role(forward(
+            &caller,
+            pb::UpdateUserRoleRequest {
+                user_id: id.to_string(),
+                role: role as i32,
+            },
+        ))
+        .await?
+        .into_inner();
+    bank_user_answer(answer.user)
+}
+
+async fn resend_invitation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> Result<Json<BankUserDto>, ApiError> {
+    let answer = UserServiceClient::new(state.upstreams.partner.clone())
+        .resend_invitation(forward(
+            &caller,
+            pb::ResendInvitationRequest {
+                user_id: id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    bank_user_answer(answer.user)
+}
+
+fn bank_user_answer(bank_user: Option<pb::BankUser>) -> Result<Json<BankUserDto>, ApiError> {
+    let bank_user = bank_user.ok_or_else(|| ServiceError::internal("no user in the answer"))?;
+    let role = role_kind(bank_user.role());
+    let user = bank_user
+        .user
+        .ok_or_else(|| ServiceError::internal("no user in the answer"))?;
+    Ok(Json(BankUserDto {
+        user: UserDto::from(user),
+        role,
+    }))
 }

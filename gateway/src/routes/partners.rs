@@ -47,6 +47,10 @@ pub fn router() -> Router<AppState> {
         .route("/partners/{id}/profile", get(get_profile).put(put_profile))
         .route("/partners/{id}/users", get(list_users).post(invite_user))
         .route("/partners/{id}/users/{user_id}", delete(remove_user))
+        .route(
+            "/partners/{id}/users/{user_id}/resend_invitation",
+            post(resend_user_invitation),
+        )
 }
 
 pub fn client(state: &AppState) -> PartnerServiceClient<Channel> {
@@ -520,4 +524,25 @@ async fn import_partners(
             })
             .collect(),
     }))
+}
+
+async fn resend_user_invitation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<UserDto>, ApiError> {
+    let answer = client(&state)
+        .resend_partner_user_invitation(forward(
+            &caller,
+            pb::ResendPartnerUserInvitationRequest {
+                partner_id: id.to_string(),
+                user_id: user_id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let user = answer
+        .user
+        .ok_or_else(|| ServiceError::internal("no user in the answer"))?;
+    Ok(Json(UserDto::from(user)))
 }

@@ -605,20 +605,38 @@ impl UserService for Grpc {
 
     async fn resend_invitation(
         &self,
-        _request: Request<pb::ResendInvitationRequest>,
+        request: Request<pb::ResendInvitationRequest>,
     ) -> Answer<pb::ResendInvitationResponse> {
-        Err(Status::unimplemented(
-            "re-sending a staff invitation is not built yet",
-        ))
+        let caller = principal(&request)?;
+        let user_id = id("user_id", &request.get_ref().user_id)?;
+        let user = self.app.resend_invitation(&caller, user_id, None).await?;
+        Ok(Response::new(pb::ResendInvitationResponse {
+            user: Some(pb::BankUser {
+                user: Some(user_to_proto(&user)),
+                role: pb::RoleKind::OrgUser as i32,
+            }),
+        }))
     }
 
     async fn update_user_role(
         &self,
-        _request: Request<pb::UpdateUserRoleRequest>,
+        request: Request<pb::UpdateUserRoleRequest>,
     ) -> Answer<pb::UpdateUserRoleResponse> {
-        Err(Status::unimplemented(
-            "promoting and demoting staff is not built yet",
-        ))
+        let caller = principal(&request)?;
+        let user_id = id("user_id", &request.get_ref().user_id)?;
+        let role = role_from_proto(request.get_ref().role).ok_or_else(|| {
+            ServiceError::invalid(vec![FieldViolation::new(
+                "role",
+                "must be org_user or org_admin",
+            )])
+        })?;
+        let user = self.app.update_user_role(&caller, user_id, role).await?;
+        Ok(Response::new(pb::UpdateUserRoleResponse {
+            user: Some(pb::BankUser {
+                user: Some(user_to_proto(&user)),
+                role: role_kind(role.as_str()) as i32,
+            }),
+        }))
     }
 }
 
@@ -956,11 +974,18 @@ impl PartnerService for Grpc {
 
     async fn resend_partner_user_invitation(
         &self,
-        _request: Request<pb::ResendPartnerUserInvitationRequest>,
+        request: Request<pb::ResendPartnerUserInvitationRequest>,
     ) -> Answer<pb::ResendPartnerUserInvitationResponse> {
-        Err(Status::unimplemented(
-            "re-sending a partner user's invitation is not built yet",
-        ))
+        let caller = principal(&request)?;
+        let partner_id = own_or_given(&caller, &request.get_ref().partner_id)?;
+        let user_id = id("user_id", &request.get_ref().user_id)?;
+        let user = self
+            .app
+            .resend_invitation(&caller, user_id, Some(partner_id))
+            .await?;
+        Ok(Response::new(pb::ResendPartnerUserInvitationResponse {
+            user: Some(user_to_proto(&user)),
+        }))
     }
 
     async fn import_partners(

@@ -1738,3 +1738,168 @@ pub fn new_organization_row(name: String, email: String) -> OrganizationRow {
         updated_at: now,
     }
 }
+
+impl App {
+    /// Sends a fresh invitation to a user who has not accepted yet (bank staff when
+    /// `partner_id` is None, else a partner's user).
+    pub async fn resend_invitation(
+        &self,
+        principal: &Principal,
+        user_id: Uuid,
+        partner_id: Option<Uuid>,
+    ) -> Result<UserRow, ServiceError> {
+        let organization_id = match partner_id {
+            Some(partner_id) => self.partner_users_scope(principal, partner_id)?,
+            None => principal.require_org_admin()?,
+        };
+        let mut transaction = self.pool.begin().await?;
+        let kind = match partner_id {
+            Some(_) => "partner",
+            None => "org_user",
+        };
+        let holds: Option<String> = sqlx::query_scalar(
+            "SELECT kind FROM role_grant WHERE user_id = $1 AND organization_id = $2
+               AND kind = $3 AND partner_id IS NOT DISTINCT FROM $4",
+        )
+        .bind(user_id)
+        .bind(organization_id)
+        .bind(kind)
+        .bind(partner_id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if holds.is_none() {
+            return Err(ServiceError::not_found("user"));
+        }
+        let user = repo::user(&mut transaction, user_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("user"))?;
+        if user.invitation_accepted_at.is_some() || user.password_hash.is_some() {
+            return Err(ServiceError::failed_precondition(
+                "INVITATION_ALREADY_ACCEPTED",
+                "This user has already accepted the invitation; they can sign in.",
+            ));
+        }
+        let organization = self
+            .organization_row(&mut transaction, organization_id)
+            .await?;
+        let partner = match partner_id {
+            Some(partner_id) => Some(
+                self.partner_row(&mut transaction, organization_id, partner_id, false)
+                    .await?,
+            ),
+            None => None,
+        };
+        let roles: Vec<i32> = repo::roles(&mut transaction, user_id)
+            .await?
+            .iter()
+            .filter(|role| {
+                role.organization_id == Some(organization_id) && role.partner_id == partner_id
+            })
+            .map(|role| match Role::parse(&role.kind) {
+                Some(Role::OrgAdmin) => pb::RoleKind::OrgAdmin as i32,
+                Some(Role::Partner) => pb::RoleKind::Partner as i32,
+                _ => pb::RoleKind::OrgUser as i32,
+            })
+            .collect();
+        // Only the newest invitation works: earlier links stop working.
+        sqlx::query("UPDATE invitation SET used_at = now() WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user.id)
+            .execute(&mut *transaction)
+            .await?;
+        let (token, expires_at) = self
+            .issue_invitation(&mut transaction, user.id, Some(organization_id))
+            .await?;
+        let actor = self.actor(&mut transaction, principal).await;
+        let kind = if partner.is_some() {
+            events::InvitationKind::PartnerUser
+        } else {
+            events::InvitationKind::BankUser
+        };
+        enqueue_event(
+            &mut transaction,
+            &NewEvent::new(
+                Some(organization_id),
+                Some(principal.user_id),
+                &events::UserInvited {
+                    invitee: Some(person_ref(&user)),
+                    kind: kind as i32,
+                    invitation_url: self.invitation_url(&token),
+                    invitation_token: token,
+                    expires_at: Some(timestamp(expires_at)),
+                    inviter: actor.as_ref().map(person_ref),
+                    bank: Some(bank_ref(&organization)),
+                    invitation_text: organization.invitation_text.clone(),
+                    partner_id: partner
+                        .as_ref()
+                        .map(|p| p.id.to_string())
+                        .unwrap_or_default(),
+                    partner_name: partner.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+                    roles,
+                    resent: true,
+                },
+            ),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(user)
+    }
+
+    /// Promotes bank staff to org_admin or demotes them to org_user (org_admin implies org_user).
+    pub async fn update_user_role(
+        &self,
+        principal: &Principal,
+        user_id: Uuid,
+        role: Role,
+    ) -> Result<UserRow, ServiceError> {
+        let organization_id = principal.require_org_admin()?;
+        if !matches!(role, Role::OrgAdmin | Role::OrgUser) {
+            return Err(ServiceError::invalid(vec![FieldViolation::new(
+                "role",
+                "must be org_user or org_admin",
+            )]));
+        }
+        if user_id == principal.user_id && role == Role::OrgUser {
+            return Err(ServiceError::failed_precondition(
+                reason::LAST_ROLE,
+                "You cannot demote yourself; ask another administrator.",
+            ));
+        }
+        let mut transaction = self.pool.begin().await?;
+        let is_staff: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM role_grant WHERE user_id = $1 AND organization_id = $2 AND kind = 'org_user'",
+        )
+        .bind(user_id)
+        .bind(organization_id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if is_staff.is_none() {
+            return Err(ServiceError::not_found("user"));
+        }
+        match role {
+            Role::OrgAdmin => {
+                repo::grant_role(
+                    &mut transaction,
+                    user_id,
+                    Role::OrgAdmin.as_str(),
+                    Some(organization_id),
+                    None,
+                )
+                .await?;
+            }
+            _ => {
+                sqlx::query(
+                    "DELETE FROM role_grant WHERE user_id = $1 AND organization_id = $2 AND kind = 'org_admin'",
+                )
+                .bind(user_id)
+                .bind(organization_id)
+                .execute(&mut *transaction)
+                .await?;
+            }
+        }
+        let user = repo::user(&mut transaction, user_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("user"))?;
+        transaction.commit().await?;
+        Ok(user)
+    }
+}

@@ -1399,3 +1399,126 @@ async fn a_retried_create_answers_with_the_first_result_and_creates_once() {
     assert_eq!(reason(&reused).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_invitations_are_resent_and_roles_promoted_and_demoted() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Staff Bank").await;
+    let mut users = UserServiceClient::new(suite.channel.clone());
+    let invited = users
+        .invite_user(authorized(
+            &admin,
+            pb::InviteUserRequest {
+                email: "new@staff.test".into(),
+                name: "New".into(),
+                role: pb::RoleKind::OrgUser as i32,
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("invited")
+        .into_inner()
+        .user
+        .expect("user")
+        .user
+        .expect("user");
+    let old_token = suite.invitation_token("new@staff.test").await;
+    users
+        .resend_invitation(authorized(
+            &admin,
+            pb::ResendInvitationRequest {
+                user_id: invited.id.clone(),
+            },
+        ))
+        .await
+        .expect("resent");
+    let new_token = suite.invitation_token("new@staff.test").await;
+    assert_ne!(old_token, new_token);
+    let stale = suite
+        .accept(&old_token)
+        .await
+        .expect_err("the old link stops working");
+    assert_eq!(reason(&stale).as_deref(), Some("INVITATION_USED"));
+    suite.accept(&new_token).await.expect("the new link works");
+    let accepted = users
+        .resend_invitation(authorized(
+            &admin,
+            pb::ResendInvitationRequest {
+                user_id: invited.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("already accepted");
+    assert_eq!(
+        reason(&accepted).as_deref(),
+        Some("INVITATION_ALREADY_ACCEPTED")
+    );
+
+    let staff = suite.login("new@staff.test", PASSWORD).await;
+    let denied = users
+        .list_users(authorized(&staff, pb::ListUsersRequest::default()))
+        .await
+        .expect_err("org_user cannot manage users");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    users
+        .update_user_role(authorized(
+            &admin,
+            pb::UpdateUserRoleRequest {
+                user_id: invited.id.clone(),
+                role: pb::RoleKind::OrgAdmin as i32,
+            },
+        ))
+        .await
+        .expect("promoted");
+    let promoted = suite
+        .try_login("new@staff.test", PASSWORD)
+        .await
+        .expect("signed in");
+    let admin_role = promoted
+        .roles
+        .iter()
+        .find(|role| role.kind() == pb::RoleKind::OrgAdmin)
+        .expect("promoted to org_admin")
+        .id
+        .clone();
+    // Sign-in keeps the last role used (org_user); switching picks the new one.
+    let promoted = AuthServiceClient::new(suite.channel.clone())
+        .switch_role(authorized(
+            &promoted.token,
+            pb::SwitchRoleRequest {
+                role_id: admin_role,
+            },
+        ))
+        .await
+        .expect("switched")
+        .into_inner()
+        .session
+        .expect("session");
+    let listed = users
+        .list_users(authorized(&promoted.token, pb::ListUsersRequest::default()))
+        .await
+        .expect("an admin now")
+        .into_inner();
+    assert_eq!(listed.users.len(), 2);
+    users
+        .update_user_role(authorized(
+            &admin,
+            pb::UpdateUserRoleRequest {
+                user_id: invited.id.clone(),
+                role: pb::RoleKind::OrgUser as i32,
+            },
+        ))
+        .await
+        .expect("demoted");
+    let demoted = suite
+        .try_login("new@staff.test", PASSWORD)
+        .await
+        .expect("signed in");
+    assert!(
+        demoted
+            .roles
+            .iter()
+            .all(|role| role.kind() != pb::RoleKind::OrgAdmin)
+    );
+    suite.stop().await;
+}
