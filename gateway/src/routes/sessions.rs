@@ -23,6 +23,17 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/switch", post(switch_role))
         .route("/me", get(me))
         .route("/invitations/accept", post(accept_invitation))
+        .route("/password_resets", post(request_password_reset))
+        .route("/password_resets/complete", post(reset_password))
+        .route("/service_tokens", post(issue_service_token))
+        .route(
+            "/service_accounts",
+            axum::routing::get(list_service_accounts).post(create_service_account),
+        )
+        .route(
+            "/service_accounts/{id}",
+            axum::routing::delete(delete_service_account),
+        )
 }
 
 #[derive(Debug, Serialize)]
@@ -204,4 +215,175 @@ async fn accept_invitation(
     Ok(Json(AcceptedDto {
         user: answer.user.map(UserDto::from),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetRequestBody {
+    email: String,
+}
+
+/// Always 202: whether the e-mail has an account is not told.
+async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetRequestBody>,
+) -> Result<StatusCode, ApiError> {
+    AuthServiceClient::new(state.upstreams.partner.clone())
+        .request_password_reset(traced_request(pb::RequestPasswordResetRequest {
+            email: body.email,
+        }))
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetBody {
+    token: String,
+    password: String,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    AuthServiceClient::new(state.upstreams.partner.clone())
+        .reset_password(traced_request(pb::ResetPasswordRequest {
+            token: body.token,
+            password: body.password,
+        }))
+        .await
+        .map_err(|status| {
+            let error = ServiceError::from_status(&status);
+            match error.reason.as_deref() {
+                Some("INVITATION_USED" | "INVITATION_EXPIRED") => {
+                    ApiError::with_status(error, StatusCode::GONE)
+                }
+                _ => ApiError::from(error),
+            }
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct ClientCredentials {
+    client_id: String,
+    client_secret: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceTokenDto {
+    access_token: String,
+    expires_at: Option<String>,
+    role: Option<RoleDto>,
+}
+
+async fn issue_service_token(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ClientCredentials>,
+) -> Result<(StatusCode, Json<ServiceTokenDto>), ApiError> {
+    let answer = AuthServiceClient::new(state.upstreams.partner.clone())
+        .issue_service_token(traced_request(pb::IssueServiceTokenRequest {
+            client_id: body.client_id,
+            client_secret: body.client_secret,
+        }))
+        .await?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(ServiceTokenDto {
+            expires_at: timestamp(answer.expires_at.as_ref()),
+            access_token: answer.access_token,
+            role: answer.role.map(RoleDto::from),
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceAccountDto {
+    id: String,
+    name: String,
+    client_id: String,
+    organization_id: Option<String>,
+    created_at: Option<String>,
+    /// Only in the answer to the creation: keep it, it is not shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+impl ServiceAccountDto {
+    fn new(account: pb::ServiceAccount, secret: Option<String>) -> Self {
+        Self {
+            created_at: timestamp(account.created_at.as_ref()),
+            id: account.id,
+            name: account.name,
+            client_id: account.client_id,
+            organization_id: optional(account.organization_id),
+            client_secret: secret,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceAccountBody {
+    name: String,
+    organization_id: Option<String>,
+}
+
+async fn create_service_account(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<ServiceAccountBody>,
+) -> Result<(StatusCode, Json<ServiceAccountDto>), ApiError> {
+    let answer = AuthServiceClient::new(state.upstreams.partner.clone())
+        .create_service_account(forward(
+            &caller,
+            pb::CreateServiceAccountRequest {
+                name: body.name,
+                organization_id: body.organization_id.unwrap_or_default(),
+                request_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let account = answer
+        .service_account
+        .ok_or_else(|| ServiceError::internal("no account in the answer"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ServiceAccountDto::new(account, Some(answer.client_secret))),
+    ))
+}
+
+async fn list_service_accounts(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<crate::convert::Page<ServiceAccountDto>>, ApiError> {
+    let answer = AuthServiceClient::new(state.upstreams.partner.clone())
+        .list_service_accounts(forward(&caller, pb::ListServiceAccountsRequest::default()))
+        .await?
+        .into_inner();
+    Ok(Json(crate::convert::Page::new(
+        answer
+            .service_accounts
+            .into_iter()
+            .map(|account| ServiceAccountDto::new(account, None))
+            .collect(),
+        answer.next_page_token,
+    )))
+}
+
+async fn delete_service_account(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    crate::extract::ApiPath(id): crate::extract::ApiPath<uuid::Uuid>,
+) -> Result<StatusCode, ApiError> {
+    AuthServiceClient::new(state.upstreams.partner.clone())
+        .delete_service_account(forward(
+            &caller,
+            pb::DeleteServiceAccountRequest {
+                service_account_id: id.to_string(),
+            },
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -404,44 +404,82 @@ impl AuthService for Grpc {
 
     async fn request_password_reset(
         &self,
-        _request: Request<pb::RequestPasswordResetRequest>,
+        request: Request<pb::RequestPasswordResetRequest>,
     ) -> Answer<pb::RequestPasswordResetResponse> {
-        Err(Status::unimplemented("password reset is not built yet"))
+        self.app
+            .request_password_reset(&request.get_ref().email)
+            .await?;
+        Ok(Response::new(pb::RequestPasswordResetResponse {}))
     }
 
     async fn reset_password(
         &self,
-        _request: Request<pb::ResetPasswordRequest>,
+        request: Request<pb::ResetPasswordRequest>,
     ) -> Answer<pb::ResetPasswordResponse> {
-        Err(Status::unimplemented("password reset is not built yet"))
+        let message = request.into_inner();
+        self.app
+            .reset_password(message.token.trim(), &message.password)
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
     }
 
     async fn issue_service_token(
         &self,
-        _request: Request<pb::IssueServiceTokenRequest>,
+        request: Request<pb::IssueServiceTokenRequest>,
     ) -> Answer<pb::IssueServiceTokenResponse> {
-        Err(Status::unimplemented("service accounts are not built yet"))
+        let message = request.into_inner();
+        let (token, expires_at, role) = self
+            .app
+            .issue_service_token(&message.client_id, &message.client_secret)
+            .await?;
+        Ok(Response::new(pb::IssueServiceTokenResponse {
+            access_token: token,
+            expires_at: Some(timestamp(expires_at)),
+            role: Some(role),
+        }))
     }
 
     async fn create_service_account(
         &self,
-        _request: Request<pb::CreateServiceAccountRequest>,
+        request: Request<pb::CreateServiceAccountRequest>,
     ) -> Answer<pb::CreateServiceAccountResponse> {
-        Err(Status::unimplemented("service accounts are not built yet"))
+        let caller = principal(&request)?;
+        let message = request.into_inner();
+        let organization = optional_id("organization_id", &message.organization_id)
+            .map_err(|violation| ServiceError::invalid(vec![violation]))?;
+        let (account, secret) = self
+            .app
+            .create_service_account(&caller, &message.name, organization)
+            .await?;
+        Ok(Response::new(pb::CreateServiceAccountResponse {
+            service_account: Some(crate::accounts::service_account_to_proto(&account)),
+            client_secret: secret,
+        }))
     }
 
     async fn list_service_accounts(
         &self,
-        _request: Request<pb::ListServiceAccountsRequest>,
+        request: Request<pb::ListServiceAccountsRequest>,
     ) -> Answer<pb::ListServiceAccountsResponse> {
-        Err(Status::unimplemented("service accounts are not built yet"))
+        let caller = principal(&request)?;
+        let accounts = self.app.list_service_accounts(&caller).await?;
+        Ok(Response::new(pb::ListServiceAccountsResponse {
+            service_accounts: accounts
+                .iter()
+                .map(crate::accounts::service_account_to_proto)
+                .collect(),
+            next_page_token: String::new(),
+        }))
     }
 
     async fn delete_service_account(
         &self,
-        _request: Request<pb::DeleteServiceAccountRequest>,
+        request: Request<pb::DeleteServiceAccountRequest>,
     ) -> Answer<pb::DeleteServiceAccountResponse> {
-        Err(Status::unimplemented("service accounts are not built yet"))
+        let caller = principal(&request)?;
+        let account_id = id("service_account_id", &request.get_ref().service_account_id)?;
+        self.app.delete_service_account(&caller, account_id).await?;
+        Ok(Response::new(pb::DeleteServiceAccountResponse {}))
     }
 }
 

@@ -2,6 +2,7 @@
 //! sign-in and invitations, partners through every status, their profiles, groups and the
 //! one-time import. It issues the access tokens every other part verifies.
 
+mod accounts;
 mod activity;
 mod csv;
 pub mod domain;

@@ -296,15 +296,17 @@ pub async fn insert_invitation(
     user_id: Uuid,
     organization_id: Option<Uuid>,
     expires_at: OffsetDateTime,
+    purpose: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO invitation (token_hash, user_id, organization_id, expires_at)
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO invitation (token_hash, user_id, organization_id, expires_at, purpose)
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(organization_id)
     .bind(expires_at)
+    .bind(purpose)
     .execute(connection)
     .await?;
     Ok(())
@@ -321,11 +323,14 @@ pub struct InvitationRow {
 pub async fn invitation_for_update(
     connection: &mut PgConnection,
     token_hash: &[u8],
+    purpose: &str,
 ) -> Result<Option<InvitationRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT user_id, expires_at, used_at FROM invitation WHERE token_hash = $1 FOR UPDATE",
+        "SELECT user_id, expires_at, used_at FROM invitation
+         WHERE token_hash = $1 AND purpose = $2 FOR UPDATE",
     )
     .bind(token_hash)
+    .bind(purpose)
     .fetch_optional(connection)
     .await
 }

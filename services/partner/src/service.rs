@@ -43,18 +43,18 @@ fn role_of(row: &RoleRow) -> Option<Role> {
     Role::parse(&row.kind)
 }
 
-fn new_token() -> (String, Vec<u8>) {
+pub(crate) fn new_token() -> (String, Vec<u8>) {
     let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
     let hash = Sha256::digest(token.as_bytes()).to_vec();
     (token, hash)
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
+pub(crate) fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// Argon2id hashing is CPU work: it runs off the async threads.
-async fn hash_password(password: String) -> Result<String, ServiceError> {
+pub(crate) async fn hash_password(password: String) -> Result<String, ServiceError> {
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::PasswordHasher;
         argon2::Argon2::default()
@@ -66,7 +66,7 @@ async fn hash_password(password: String) -> Result<String, ServiceError> {
     .map_err(ServiceError::internal)?
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
+pub(crate) async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::PasswordVerifier;
         use argon2::password_hash::phc::PasswordHash;
@@ -84,7 +84,7 @@ async fn verify_password(password: String, hash: String) -> bool {
 
 /// A hash to verify against when the e-mail is unknown, so that an unknown e-mail takes as long
 /// as a wrong password (no user enumeration by timing).
-async fn dummy_hash() -> String {
+pub(crate) async fn dummy_hash() -> String {
     static DUMMY: OnceLock<String> = OnceLock::new();
     if let Some(hash) = DUMMY.get() {
         return hash.clone();
@@ -121,7 +121,7 @@ pub fn person_ref(user: &UserRow) -> events::PersonRef {
     }
 }
 
-fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
+pub(crate) fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.unix_timestamp(),
         nanos: i32::try_from(time.nanosecond()).unwrap_or(0),
@@ -169,7 +169,15 @@ impl App {
     ) -> Result<(String, OffsetDateTime), ServiceError> {
         let (token, hash) = new_token();
         let expires_at = OffsetDateTime::now_utc() + INVITATION_TTL;
-        repo::insert_invitation(connection, &hash, user_id, organization_id, expires_at).await?;
+        repo::insert_invitation(
+            connection,
+            &hash,
+            user_id,
+            organization_id,
+            expires_at,
+            "invitation",
+        )
+        .await?;
         Ok((token, expires_at))
     }
 
@@ -305,7 +313,7 @@ impl App {
         let hash = hash_token(token);
         let password_hash = hash_password(password.to_owned()).await?;
         let mut transaction = self.pool.begin().await?;
-        let invitation = repo::invitation_for_update(&mut transaction, &hash)
+        let invitation = repo::invitation_for_update(&mut transaction, &hash, "invitation")
             .await?
             .ok_or_else(|| {
                 ServiceError::failed_precondition(
@@ -1802,10 +1810,13 @@ impl App {
             })
             .collect();
         // Only the newest invitation works: earlier links stop working.
-        sqlx::query("UPDATE invitation SET used_at = now() WHERE user_id = $1 AND used_at IS NULL")
-            .bind(user.id)
-            .execute(&mut *transaction)
-            .await?;
+        sqlx::query(
+            "UPDATE invitation SET used_at = now()
+             WHERE user_id = $1 AND used_at IS NULL AND purpose = 'invitation'",
+        )
+        .bind(user.id)
+        .execute(&mut *transaction)
+        .await?;
         let (token, expires_at) = self
             .issue_invitation(&mut transaction, user.id, Some(organization_id))
             .await?;

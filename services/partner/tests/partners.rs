@@ -1522,3 +1522,181 @@ async fn staff_invitations_are_resent_and_roles_promoted_and_demoted() {
     );
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_accounts_sign_in_with_client_credentials_scoped_to_their_bank() {
+    let suite = Suite::start().await;
+    let (bank_id, admin) = suite.bank("Service Bank").await;
+    let (_, other_bank) = suite.bank("Other Service Bank").await;
+    suite
+        .create_partner(&admin, "Seen", "seen@svc.test")
+        .await
+        .expect("created");
+    suite
+        .create_partner(&other_bank, "Unseen", "unseen@svc.test")
+        .await
+        .expect("created");
+    let mut auth = AuthServiceClient::new(suite.channel.clone());
+    let created = auth
+        .create_service_account(authorized(
+            &admin,
+            pb::CreateServiceAccountRequest {
+                name: "Warehouse system".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    let account = created.service_account.expect("account");
+    assert_eq!(account.organization_id, bank_id);
+    let issued = auth
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: account.client_id.clone(),
+            client_secret: created.client_secret.clone(),
+        })
+        .await
+        .expect("token")
+        .into_inner();
+    assert_eq!(issued.role.expect("role").kind(), pb::RoleKind::OrgAdmin);
+    let listed = suite
+        .partners()
+        .list_partners(authorized(
+            &issued.access_token,
+            pb::ListPartnersRequest::default(),
+        ))
+        .await
+        .expect("a bank's service client lists its partners")
+        .into_inner();
+    assert_eq!(
+        listed
+            .partners
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Seen"]
+    );
+    let wrong = auth
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: account.client_id.clone(),
+            client_secret: "not the secret".into(),
+        })
+        .await
+        .expect_err("wrong secret");
+    let unknown = auth
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: "svc_unknown".into(),
+            client_secret: "not the secret".into(),
+        })
+        .await
+        .expect_err("unknown client");
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert_eq!(wrong.message(), unknown.message());
+    let others = auth
+        .list_service_accounts(authorized(
+            &other_bank,
+            pb::ListServiceAccountsRequest::default(),
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(
+        others.service_accounts.is_empty(),
+        "another bank sees none of them"
+    );
+    auth.delete_service_account(authorized(
+        &admin,
+        pb::DeleteServiceAccountRequest {
+            service_account_id: account.id.clone(),
+        },
+    ))
+    .await
+    .expect("deleted");
+    auth.issue_service_token(pb::IssueServiceTokenRequest {
+        client_id: account.client_id,
+        client_secret: created.client_secret,
+    })
+    .await
+    .expect_err("a deleted account signs in no more");
+
+    // An operator's account (made by a super admin, no bank) acts as a super admin.
+    let root = suite.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let operator = auth
+        .create_service_account(authorized(
+            &root,
+            pb::CreateServiceAccountRequest {
+                name: "Operator".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    let token = auth
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: operator.service_account.expect("account").client_id,
+            client_secret: operator.client_secret,
+        })
+        .await
+        .expect("token")
+        .into_inner()
+        .access_token;
+    let banks = OrganizationServiceClient::new(suite.channel.clone())
+        .list_organizations(authorized(&token, pb::ListOrganizationsRequest::default()))
+        .await
+        .expect("operator lists banks")
+        .into_inner();
+    assert_eq!(banks.organizations.len(), 2);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_works_once_and_tells_nothing_about_unknown_emails() {
+    let suite = Suite::start().await;
+    let (_, _admin) = suite.bank("Reset Bank").await;
+    let mut auth = AuthServiceClient::new(suite.channel.clone());
+    auth.request_password_reset(pb::RequestPasswordResetRequest {
+        email: "nobody@reset.test".into(),
+    })
+    .await
+    .expect("the same answer for an unknown e-mail");
+    assert!(
+        suite
+            .events::<events::UserPasswordResetRequested>()
+            .await
+            .is_empty()
+    );
+    auth.request_password_reset(pb::RequestPasswordResetRequest {
+        email: "Admin@Reset-Bank.test".into(),
+    })
+    .await
+    .expect("requested");
+    let resets = suite.events::<events::UserPasswordResetRequested>().await;
+    assert_eq!(resets.len(), 1);
+    assert!(resets[0].reset_url.contains("/password/reset?token="));
+    let token = resets[0].reset_token.clone();
+    // A reset token is not an invitation.
+    assert!(suite.accept(&token).await.is_err());
+    auth.reset_password(pb::ResetPasswordRequest {
+        token: token.clone(),
+        password: "a new password!".into(),
+    })
+    .await
+    .expect("reset");
+    suite
+        .try_login("admin@reset-bank.test", PASSWORD)
+        .await
+        .expect_err("old password no more");
+    suite
+        .login("admin@reset-bank.test", "a new password!")
+        .await;
+    let again = auth
+        .reset_password(pb::ResetPasswordRequest {
+            token,
+            password: "another one!!".into(),
+        })
+        .await
+        .expect_err("single use");
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    suite.stop().await;
+}
