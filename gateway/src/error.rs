@@ -72,6 +72,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ApiError(error, status_override) = self;
+        let retry_after = error.metadata.get("retry_after_seconds").cloned();
         let status = status_override.unwrap_or_else(|| {
             StatusCode::from_u16(error.code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -97,6 +98,12 @@ impl IntoResponse for ApiError {
                     .collect(),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after.and_then(|seconds| seconds.parse().ok()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds);
+        }
+        response
     }
 }

@@ -29,7 +29,16 @@ impl Stack {
     /// Starts `parts` (each on a free port) and the gateway in front of them; parts not started
     /// point at a closed port.
     pub async fn start(parts: &[&'static PartSpec]) -> Self {
+        Self::start_with(parts, |_| {}).await
+    }
+
+    /// Like `start`, with settings adjusted first.
+    pub async fn start_with(
+        parts: &[&'static PartSpec],
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = testing::isolated_settings();
+        adjust(&mut settings);
         settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
         settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.into());
         for part in ["partner", "request", "inventory", "notification"] {

@@ -473,3 +473,104 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_another_body() {
     assert_eq!(conflict.status, 422, "{:?}", conflict.body);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_throttled_per_email_with_retry_after() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let _admin = bank(&stack, "Throttle Bank", "admin@throttle.test").await;
+    let attempt = |password: &'static str| {
+        http.json(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "admin@throttle.test", "password": password})),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong password!").await.status, 401);
+    }
+    let throttled = attempt(PASSWORD).await;
+    assert_eq!(
+        throttled.status, 429,
+        "even the right password waits: {:?}",
+        throttled.body
+    );
+    let retry_after: u64 = throttled
+        .header("retry-after")
+        .and_then(|value| value.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    // Unknown e-mails are throttled the same way (no enumeration by the limiter either).
+    for _ in 0..5 {
+        let answer = http
+            .json(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "ghost@throttle.test", "password": "x!"})),
+            )
+            .await;
+        assert_eq!(answer.status, 401);
+    }
+    let ghost = http
+        .json(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "ghost@throttle.test", "password": "x!"})),
+        )
+        .await;
+    assert_eq!(ghost.status, 429);
+    // Another account from the same address still signs in.
+    let root = http
+        .json(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(root.status, 201);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_answers_only_the_configured_origins() {
+    let stack = Stack::start_with(&[&essentials_partner::SPEC], |settings| {
+        settings.gateway.cors_origins = vec!["https://app.bank.test".into()];
+    })
+    .await;
+    let http = stack.http();
+    let preflight = |origin: &'static str| async move {
+        http.send(
+            "OPTIONS",
+            "/api/v1/partners",
+            None,
+            "application/json",
+            b"",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization,content-type,idempotency-key",
+                ),
+            ],
+        )
+        .await
+    };
+    let allowed = preflight("https://app.bank.test").await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.bank.test")
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-headers")
+            .is_some_and(|headers| headers.contains("idempotency-key"))
+    );
+    let refused = preflight("https://evil.test").await;
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    stack.stop().await;
+}

@@ -115,13 +115,23 @@ struct Credentials {
 
 async fn create_session(
     State(state): State<AppState>,
+    client: crate::extract::ClientAddress,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+    let mut request = traced_request(pb::LoginRequest {
+        email: body.email,
+        password: body.password,
+    });
+    if let Some(address) = client
+        .0
+        .and_then(|address| address.to_string().parse().ok())
+    {
+        request
+            .metadata_mut()
+            .insert("essentials-client-address", address);
+    }
     let answer = AuthServiceClient::new(state.upstreams.partner.clone())
-        .login(traced_request(pb::LoginRequest {
-            email: body.email,
-            password: body.password,
-        }))
+        .login(request)
         .await?
         .into_inner();
     let session = answer

@@ -353,8 +353,22 @@ pub struct Grpc {
 #[tonic::async_trait]
 impl AuthService for Grpc {
     async fn login(&self, request: Request<pb::LoginRequest>) -> Answer<pb::LoginResponse> {
+        // The gateway passes the client's address; a direct caller's own address counts otherwise.
+        let address = request
+            .metadata()
+            .get("essentials-client-address")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                request
+                    .remote_addr()
+                    .map(|address| address.ip().to_string())
+            });
         let message = request.into_inner();
-        let session = self.app.login(&message.email, &message.password).await?;
+        let session = self
+            .app
+            .login(&message.email, &message.password, address.as_deref())
+            .await?;
         Ok(Response::new(pb::LoginResponse {
             session: Some(session_to_proto(session)),
         }))

@@ -11,6 +11,7 @@ mod grpc;
 mod reminders;
 mod repo;
 mod service;
+mod throttle;
 
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{self, PartnerStatus, Transition, reason};
 use crate::repo::{self, OrganizationRow, PartnerRow, RoleRow, UserRow};
+use crate::throttle;
 
 /// Invitations are valid for two weeks (as the reference's).
 const INVITATION_TTL: time::Duration = time::Duration::days(14);
@@ -228,7 +229,31 @@ impl App {
     }
 
     /// Signs in. A wrong password and an unknown e-mail give the same answer in the same time.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, ServiceError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client_address: Option<&str>,
+    ) -> Result<Session, ServiceError> {
+        let mut keys = vec![(throttle::email_key(email), throttle::EMAIL_LIMIT)];
+        if let Some(address) = client_address {
+            keys.push((throttle::address_key(address), throttle::ADDRESS_LIMIT));
+        }
+        throttle::check(&self.pool, &keys).await?;
+        match self.verify_login(email, password).await {
+            Ok(session) => {
+                throttle::clear(&self.pool, &keys[0].0).await?;
+                Ok(session)
+            }
+            Err(error) if error.code == Code::Unauthenticated => {
+                throttle::record_failure(&self.pool, &keys).await?;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn verify_login(&self, email: &str, password: &str) -> Result<Session, ServiceError> {
         let refused = || ServiceError::unauthenticated("Wrong e-mail or password.");
         let mut connection = self.pool.acquire().await?;
         let user = match domain::normalize_email(email) {

@@ -75,6 +75,9 @@ pub struct GatewaySettings {
     pub cors_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Proxies in front of the gateway that append to X-Forwarded-For (0: use the peer's
+    /// address). Sign-in throttling per client address uses the address this yields.
+    pub forwarded_for_hops: u8,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -203,6 +206,7 @@ impl Default for GatewaySettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            forwarded_for_hops: 0,
         }
     }
 }
