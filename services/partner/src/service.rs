@@ -182,6 +182,47 @@ impl App {
         Ok((token, expires_at))
     }
 
+    /// Issues an invitation for an account and writes its `user.invited` event.
+    #[allow(clippy::too_many_arguments)]
+    async fn invite_account(
+        &self,
+        connection: &mut PgConnection,
+        principal: &Principal,
+        user: &UserRow,
+        organization: &OrganizationRow,
+        partner: Option<&PartnerRow>,
+        kind: events::InvitationKind,
+        roles: Vec<i32>,
+        resent: bool,
+    ) -> Result<(), ServiceError> {
+        let (token, expires_at) = self
+            .issue_invitation(connection, user.id, Some(organization.id))
+            .await?;
+        let inviter = self.actor(connection, principal).await;
+        enqueue_event(
+            connection,
+            &NewEvent::new(
+                Some(organization.id),
+                Some(principal.user_id),
+                &events::UserInvited {
+                    invitee: Some(person_ref(user)),
+                    kind: kind as i32,
+                    invitation_url: self.invitation_url(&token),
+                    invitation_token: token,
+                    expires_at: Some(timestamp(expires_at)),
+                    inviter: inviter.as_ref().map(person_ref),
+                    bank: Some(bank_ref(organization)),
+                    invitation_text: organization.invitation_text.clone(),
+                    partner_id: partner.map(|p| p.id.to_string()).unwrap_or_default(),
+                    partner_name: partner.map(|p| p.name.clone()).unwrap_or_default(),
+                    roles,
+                    resent,
+                },
+            ),
+        )
+        .await
+    }
+
     async fn organization_row(
         &self,
         connection: &mut PgConnection,
@@ -478,29 +519,15 @@ impl App {
             )
             .await?;
         } else {
-            let (token, expires_at) = self
-                .issue_invitation(&mut transaction, admin.id, Some(organization.id))
-                .await?;
-            enqueue_event(
+            self.invite_account(
                 &mut transaction,
-                &NewEvent::new(
-                    Some(organization.id),
-                    Some(principal.user_id),
-                    &events::UserInvited {
-                        invitee: Some(person_ref(&admin)),
-                        kind: events::InvitationKind::OrganizationAdmin as i32,
-                        invitation_url: self.invitation_url(&token),
-                        invitation_token: token,
-                        expires_at: Some(timestamp(expires_at)),
-                        inviter: actor.as_ref().map(person_ref),
-                        bank: Some(bank),
-                        invitation_text: organization.invitation_text.clone(),
-                        partner_id: String::new(),
-                        partner_name: String::new(),
-                        roles,
-                        resent: false,
-                    },
-                ),
+                principal,
+                &admin,
+                &organization,
+                None,
+                events::InvitationKind::OrganizationAdmin,
+                roles,
+                false,
             )
             .await?;
         }
@@ -685,33 +712,19 @@ impl App {
             )
             .await?;
         } else {
-            let (token, expires_at) = self
-                .issue_invitation(&mut transaction, user.id, Some(organization_id))
-                .await?;
             let mut roles = vec![pb::RoleKind::OrgUser as i32];
             if role == Role::OrgAdmin {
                 roles.insert(0, pb::RoleKind::OrgAdmin as i32);
             }
-            enqueue_event(
+            self.invite_account(
                 &mut transaction,
-                &NewEvent::new(
-                    Some(organization_id),
-                    Some(principal.user_id),
-                    &events::UserInvited {
-                        invitee: Some(person_ref(&user)),
-                        kind: events::InvitationKind::BankUser as i32,
-                        invitation_url: self.invitation_url(&token),
-                        invitation_token: token,
-                        expires_at: Some(timestamp(expires_at)),
-                        inviter: actor.as_ref().map(person_ref),
-                        bank: Some(bank_ref(&organization)),
-                        invitation_text: organization.invitation_text.clone(),
-                        partner_id: String::new(),
-                        partner_name: String::new(),
-                        roles,
-                        resent: false,
-                    },
-                ),
+                principal,
+                &user,
+                &organization,
+                None,
+                events::InvitationKind::BankUser,
+                roles,
+                false,
             )
             .await?;
         }
@@ -1607,29 +1620,15 @@ impl App {
             )
             .await?;
         } else {
-            let (token, expires_at) = self
-                .issue_invitation(&mut transaction, user.id, Some(organization_id))
-                .await?;
-            enqueue_event(
+            self.invite_account(
                 &mut transaction,
-                &NewEvent::new(
-                    Some(organization_id),
-                    Some(principal.user_id),
-                    &events::UserInvited {
-                        invitee: Some(person_ref(&user)),
-                        kind: events::InvitationKind::PartnerUser as i32,
-                        invitation_url: self.invitation_url(&token),
-                        invitation_token: token,
-                        expires_at: Some(timestamp(expires_at)),
-                        inviter: actor.as_ref().map(person_ref),
-                        bank: Some(bank_ref(&organization)),
-                        invitation_text: organization.invitation_text.clone(),
-                        partner_id: partner.id.to_string(),
-                        partner_name: partner.name.clone(),
-                        roles: vec![pb::RoleKind::Partner as i32],
-                        resent: false,
-                    },
-                ),
+                principal,
+                &user,
+                &organization,
+                Some(&partner),
+                events::InvitationKind::PartnerUser,
+                vec![pb::RoleKind::Partner as i32],
+                false,
             )
             .await?;
         }
@@ -1842,38 +1841,20 @@ impl App {
         .bind(user.id)
         .execute(&mut *transaction)
         .await?;
-        let (token, expires_at) = self
-            .issue_invitation(&mut transaction, user.id, Some(organization_id))
-            .await?;
-        let actor = self.actor(&mut transaction, principal).await;
         let kind = if partner.is_some() {
             events::InvitationKind::PartnerUser
         } else {
             events::InvitationKind::BankUser
         };
-        enqueue_event(
+        self.invite_account(
             &mut transaction,
-            &NewEvent::new(
-                Some(organization_id),
-                Some(principal.user_id),
-                &events::UserInvited {
-                    invitee: Some(person_ref(&user)),
-                    kind: kind as i32,
-                    invitation_url: self.invitation_url(&token),
-                    invitation_token: token,
-                    expires_at: Some(timestamp(expires_at)),
-                    inviter: actor.as_ref().map(person_ref),
-                    bank: Some(bank_ref(&organization)),
-                    invitation_text: organization.invitation_text.clone(),
-                    partner_id: partner
-                        .as_ref()
-                        .map(|p| p.id.to_string())
-                        .unwrap_or_default(),
-                    partner_name: partner.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
-                    roles,
-                    resent: true,
-                },
-            ),
+            principal,
+            &user,
+            &organization,
+            partner.as_ref(),
+            kind,
+            roles,
+            true,
         )
         .await?;
         transaction.commit().await?;
