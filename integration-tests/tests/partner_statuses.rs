@@ -1,0 +1,237 @@
+//! The seed "Partner statuses" end to end: the partner and notification parts behind the gateway,
+//! with RabbitMQ between them and a real SMTP listener. Every e-mail is read from the listener,
+//! and the invitation link in it is the one the partner follows.
+
+use std::time::Duration;
+
+use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, Stack};
+use essentials_runtime::smtp_sink::{ReceivedMail, SmtpSink};
+use serde_json::json;
+
+const PASSWORD: &str = "a good password!";
+const MAIL_WAIT: Duration = Duration::from_secs(30);
+
+async fn login(http: &Http, email: &str, password: &str) -> String {
+    let answer = http
+        .json(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.body["token"].as_str().expect("token").to_owned()
+}
+
+/// Waits for the next e-mail to `to` (after `seen` earlier ones) and returns it.
+async fn next_mail(sink: &SmtpSink, to: &str, seen: usize) -> ReceivedMail {
+    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
+    loop {
+        let mails = sink.messages_to(to);
+        if mails.len() > seen {
+            return mails[seen].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no e-mail {} to {to}",
+            seen + 1
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The invitation token in an e-mail's acceptance link.
+fn token_in(mail: &ReceivedMail) -> String {
+    let body = mail.text_body().expect("a text body");
+    let start = body.find("token=").expect("an acceptance link") + "token=".len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_partner_status_and_what_it_sends() {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let stack = Stack::start_with(
+        &[&essentials_partner::SPEC, &essentials_notification::SPEC],
+        |settings| settings.smtp.url = Some(sink.url()),
+    )
+    .await;
+    let http = stack.http();
+    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let bank = http
+        .json(
+            "POST",
+            "/api/v1/organizations",
+            Some(&root),
+            Some(json!({"name": "Seed Bank", "email": "info@seed.test", "admin_email": "admin@seed.test", "admin_name": "Ada"})),
+        )
+        .await;
+    assert_eq!(bank.status, 201, "{:?}", bank.body);
+    let invitation = next_mail(&sink, "admin@seed.test", 0).await;
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": token_in(&invitation), "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let admin = login(&http, "admin@seed.test", PASSWORD).await;
+
+    // Uninvited: the bank can keep the partner without inviting it; nobody is e-mailed.
+    let partner = http
+        .json(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            Some(json!({"name": "Little Ones", "email": "hello@littleones.test"})),
+        )
+        .await;
+    assert_eq!(partner.body["status"], "uninvited");
+    let id = partner.body["id"].as_str().expect("id").to_owned();
+
+    // Invited: the partner's e-mail gets an invitation with a link to set a password.
+    let invited = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{id}/invite"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(invited.body["status"], "invited");
+    let mail = next_mail(&sink, "hello@littleones.test", 0).await;
+    assert!(
+        mail.subject().unwrap_or_default().contains("Seed Bank"),
+        "{:?}",
+        mail.subject()
+    );
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": token_in(&mail), "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let partner_user = login(&http, "hello@littleones.test", PASSWORD).await;
+
+    // Awaiting review: the partner fills in its profile and submits; the bank is e-mailed.
+    let profile = http
+        .json(
+            "PUT",
+            "/api/v1/partner/profile",
+            Some(&partner_user),
+            Some(json!({
+                "contacts": {"primary_contact_name": "Lia", "primary_contact_email": "lia@littleones.test"},
+                "partner_settings": {"enable_quantity_based_requests": true}
+            })),
+        )
+        .await;
+    assert_eq!(profile.status, 200, "{:?}", profile.body);
+    let submitted = http
+        .json(
+            "POST",
+            "/api/v1/partner/submit_for_approval",
+            Some(&partner_user),
+            None,
+        )
+        .await;
+    assert_eq!(submitted.body["status"], "awaiting_review");
+    let to_bank = next_mail(&sink, "info@seed.test", 0).await;
+    assert!(
+        to_bank
+            .subject()
+            .unwrap_or_default()
+            .contains("Approval requested for Little Ones"),
+        "{:?}",
+        to_bank.subject()
+    );
+
+    // Approved: the partner is told.
+    let approved = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{id}/approve"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(approved.body["status"], "approved");
+    let approval = next_mail(&sink, "hello@littleones.test", 1).await;
+    assert!(
+        approval
+            .subject()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("approved"),
+        "{:?}",
+        approval.subject()
+    );
+
+    // Recertification required: the partner is asked to update its information.
+    let recert = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{id}/request_recertification"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(recert.body["status"], "recertification_required");
+    let ask = next_mail(&sink, "hello@littleones.test", 2).await;
+    assert!(
+        ask.subject()
+            .unwrap_or_default()
+            .contains("Please Update Your Agency Information"),
+        "{:?}",
+        ask.subject()
+    );
+
+    // Deactivated, then reactivated: no e-mail, back to approved.
+    http.json(
+        "POST",
+        &format!("/api/v1/partners/{id}/deactivate"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let reactivated = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{id}/reactivate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reactivated.body["status"], "approved");
+
+    // The bank's e-mail log lists what was sent, through the gateway.
+    let log = http
+        .json(
+            "GET",
+            "/api/v1/emails?to=hello@littleones.test",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(log.status, 200, "{:?}", log.body);
+    assert_eq!(
+        log.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{:?}",
+        log.body
+    );
+    assert_eq!(
+        sink.messages_to("hello@littleones.test").len(),
+        3,
+        "each e-mail once"
+    );
+    stack.stop().await;
+    sink.stop().await;
+}
