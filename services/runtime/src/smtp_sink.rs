@@ -224,6 +224,28 @@ impl SmtpSink {
         }
     }
 
+    /// Waits until at least `count` e-mails went to `address`; fails the test at the timeout.
+    pub async fn wait_for_to(
+        &self,
+        address: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedMail> {
+        let started = Instant::now();
+        loop {
+            let messages = self.messages_to(address);
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {count} e-mails to {address}; got {}",
+                messages.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -1,0 +1,278 @@
+//! Faults with nothing lost: the broker going away mid-flow, Postgres connections killed, SMTP
+//! down. The broker outage is made with a TCP proxy in front of the real RabbitMQ, so that other
+//! tests sharing the broker are not disturbed.
+
+use std::time::Duration;
+
+use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, Stack};
+use essentials_runtime::smtp_sink::SmtpSink;
+use essentials_runtime::testing::{TcpProxy, wait_until};
+use serde_json::json;
+
+const PASSWORD: &str = "a good password!";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn login(http: &Http, email: &str, password: &str) -> String {
+    let answer = http
+        .json(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.body["token"].as_str().expect("token").to_owned()
+}
+
+fn token_in(body: &str) -> String {
+    let start = body.find("token=").expect("an acceptance link") + "token=".len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+async fn pending_events(stack: &Stack, part: &str) -> i64 {
+    let pool = essentials_runtime::db::pool(&stack.settings, part).expect("pool");
+    let pending = essentials_runtime::bus::pending_count(&pool)
+        .await
+        .unwrap_or(-1);
+    pool.close().await;
+    pending
+}
+
+/// A bank whose admin accepted the e-mailed invitation; returns the admin's token.
+async fn bank(http: &Http, sink: &SmtpSink, name: &str, admin_email: &str) -> String {
+    let root = login(http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let created = http
+        .json(
+            "POST",
+            "/api/v1/organizations",
+            Some(&root),
+            Some(json!({
+                "name": name,
+                "email": format!("info@{}", admin_email.split('@').nth(1).unwrap_or("bank.test")),
+                "admin_email": admin_email
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let mails = sink.wait_for_to(admin_email, 1, DEADLINE).await;
+    let token = token_in(&mails[0].text_body().expect("body"));
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    login(http, admin_email, PASSWORD).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_mid_flow_loses_and_duplicates_nothing() {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address"))
+        .await
+        .expect("proxy");
+    proxy.up();
+    let bus_url = format!("amqp://guest:guest@{}/%2f", proxy.address());
+    let stack = Stack::start_with(
+        &[&essentials_partner::SPEC, &essentials_notification::SPEC],
+        |settings| {
+            settings.smtp.url = Some(sink.url());
+            settings.bus.url = bus_url;
+        },
+    )
+    .await;
+    let http = stack.http();
+    let admin = bank(&http, &sink, "Outage Bank", "admin@outage.test").await;
+
+    // The broker goes away; the bank keeps working and the events wait in the outbox.
+    proxy.down().await;
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        let partner = http
+            .json(
+                "POST",
+                "/api/v1/partners",
+                Some(&admin),
+                Some(json!({"name": format!("Partner {index}"), "email": format!("p{index}@outage.test")})),
+            )
+            .await;
+        assert_eq!(
+            partner.status, 201,
+            "the API works without the broker: {:?}",
+            partner.body
+        );
+        let id = partner.body["id"].as_str().expect("id").to_owned();
+        let invited = http
+            .json(
+                "POST",
+                &format!("/api/v1/partners/{id}/invite"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(invited.status, 200, "{:?}", invited.body);
+        ids.push(id);
+    }
+    wait_until(
+        DEADLINE,
+        "the invitations to wait in the outbox",
+        || async { pending_events(&stack, "partner").await >= 3 },
+    )
+    .await;
+    assert!(
+        sink.messages_to("p0@outage.test").is_empty(),
+        "nothing sent while the broker is away"
+    );
+
+    // The broker comes back: every invitation is e-mailed, once.
+    proxy.up();
+    for index in 0..3 {
+        sink.wait_for_to(&format!("p{index}@outage.test"), 1, DEADLINE)
+            .await;
+    }
+    wait_until(DEADLINE, "the outbox to drain", || async {
+        pending_events(&stack, "partner").await == 0
+    })
+    .await;
+    // Let any duplicate that could still be in flight arrive: the e-mail log is the authority.
+    let log = http.json("GET", "/api/v1/emails", Some(&admin), None).await;
+    let sent_to_partners = log.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|email| {
+            email["to"]
+                .as_str()
+                .is_some_and(|to| to.ends_with("@outage.test") && to.starts_with('p'))
+        })
+        .count();
+    assert_eq!(sent_to_partners, 3, "{:?}", log.body);
+    for index in 0..3 {
+        assert_eq!(
+            sink.messages_to(&format!("p{index}@outage.test")).len(),
+            1,
+            "exactly once"
+        );
+    }
+    stack.stop().await;
+    sink.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_database_connections_fail_cleanly_and_recover_without_a_restart() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let database = stack.settings.database_name("partner");
+    let admin_pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&database)
+    .fetch_all(&admin_pool)
+    .await
+    .expect("terminate");
+    assert!(!terminated.is_empty(), "the part had connections to kill");
+    admin_pool.close().await;
+    // Every answer is a success or a clean "try again", never a 500; it recovers by itself.
+    let statuses = std::sync::Mutex::new(Vec::new());
+    wait_until(DEADLINE, "the part to answer again", || {
+        let root = root.clone();
+        let statuses = &statuses;
+        async move {
+            let answer = http
+                .json("GET", "/api/v1/organization", Some(&root), None)
+                .await;
+            if let Ok(mut seen) = statuses.lock() {
+                seen.push(answer.status);
+            }
+            // A super admin has no bank of its own: 400 means the database answered.
+            answer.status == 400
+        }
+    })
+    .await;
+    let statuses = statuses.into_inner().unwrap_or_default();
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == 400 || *status == 503),
+        "{statuses:?}"
+    );
+    let signed_in = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(!signed_in.is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_wait_for_smtp_and_go_out_once_it_returns() {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let stack = Stack::start_with(
+        &[&essentials_partner::SPEC, &essentials_notification::SPEC],
+        |settings| settings.smtp.url = Some(sink.url()),
+    )
+    .await;
+    let http = stack.http();
+    let admin = bank(&http, &sink, "Smtp Bank", "admin@smtp-down.test").await;
+    sink.stop().await;
+    let partner = http
+        .json(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            Some(json!({"name": "Patient", "email": "patient@smtp-down.test"})),
+        )
+        .await;
+    let id = partner.body["id"].as_str().expect("id").to_owned();
+    http.json(
+        "POST",
+        &format!("/api/v1/partners/{id}/invite"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    wait_until(
+        DEADLINE,
+        "the send to fail and wait for a retry",
+        || async {
+            let log = http
+                .json(
+                    "GET",
+                    "/api/v1/emails?to=patient@smtp-down.test",
+                    Some(&admin),
+                    None,
+                )
+                .await;
+            log.body["items"][0]["status"]
+                .as_str()
+                .is_some_and(|status| status != "sent")
+        },
+    )
+    .await;
+    sink.restart().await.expect("smtp back");
+    let mails = sink
+        .wait_for_to("patient@smtp-down.test", 1, DEADLINE)
+        .await;
+    assert_eq!(mails.len(), 1);
+    wait_until(DEADLINE, "the log to say sent", || async {
+        let log = http
+            .json(
+                "GET",
+                "/api/v1/emails?to=patient@smtp-down.test",
+                Some(&admin),
+                None,
+            )
+            .await;
+        log.body["items"][0]["status"] == "sent"
+    })
+    .await;
+    assert_eq!(sink.messages_to("patient@smtp-down.test").len(), 1, "once");
+    stack.stop().await;
+    sink.stop().await;
+}
