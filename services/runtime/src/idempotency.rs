@@ -48,7 +48,10 @@ pub async fn claim<M: Message>(
     let scope = format!(
         "{}:{}",
         principal.user_id,
-        principal.organization_id.map(|id| id.to_string()).unwrap_or_default()
+        principal
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default()
     );
     let hash = Sha256::digest(request.encode_to_vec()).to_vec();
     let inserted = sqlx::query(
@@ -89,7 +92,10 @@ pub async fn claim<M: Message>(
         Some(response) => Ok(Some(Claim::Replay(response))),
         // The first call's transaction stored its answer before committing; without one the
         // row is from a call that failed, which rolled back — so this cannot happen.
-        None => Err(ServiceError::new(Code::Aborted, "the first request with this key is still running; retry")),
+        None => Err(ServiceError::new(
+            Code::Aborted,
+            "the first request with this key is still running; retry",
+        )),
     }
 }
 
