@@ -118,6 +118,11 @@ pub async fn run(
     let mut workers = JoinSet::new();
     let relay = OutboxRelay::new(pool.clone(), &settings, spec.name, bus.clone());
     workers.spawn(relay.run(workers_shutdown.clone()));
+    workers.spawn(observe_pool(
+        spec.name,
+        pool.clone(),
+        workers_shutdown.clone(),
+    ));
     for worker in services.workers {
         tracing::debug!(part = spec.name, worker = %worker.name, "starting worker");
         workers.spawn(worker.task);
@@ -159,6 +164,17 @@ pub async fn run(
     pool.close().await;
     tracing::info!(part = spec.name, "stopped");
     served
+}
+
+/// Keeps the pool gauges (`db_pool_connections`) current.
+async fn observe_pool(part: &'static str, pool: PgPool, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => crate::metrics::metrics().observe_pool(part, &pool),
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Retries until the database answers and is migrated; `None` if shut down first.
