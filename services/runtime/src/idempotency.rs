@@ -55,8 +55,8 @@ pub async fn claim<M: Message>(
     );
     let hash = Sha256::digest(request.encode_to_vec()).to_vec();
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_key (scope, method, key, request_hash) VALUES ($1, $2, $3, $4)
-         ON CONFLICT ON CONSTRAINT idempotency_key_pkey DO NOTHING",
+        "INSERT INTO idempotency_record (scope, method, key, request_hash) VALUES ($1, $2, $3, $4)
+         ON CONFLICT ON CONSTRAINT idempotency_record_pkey DO NOTHING",
     )
     .bind(&scope)
     .bind(method)
@@ -73,7 +73,7 @@ pub async fn claim<M: Message>(
         })));
     }
     let (stored_hash, response): (Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
-        "SELECT request_hash, response FROM idempotency_key
+        "SELECT request_hash, response FROM idempotency_record
          WHERE scope = $1 AND method = $2 AND key = $3",
     )
     .bind(&scope)
@@ -107,7 +107,7 @@ impl Key {
         response: &M,
     ) -> Result<(), ServiceError> {
         sqlx::query(
-            "UPDATE idempotency_key SET response = $4 WHERE scope = $1 AND method = $2 AND key = $3",
+            "UPDATE idempotency_record SET response = $4 WHERE scope = $1 AND method = $2 AND key = $3",
         )
         .bind(&self.scope)
         .bind(self.method)
