@@ -129,6 +129,7 @@ async fn every_partner_status_and_what_it_sends() {
             Some(&partner_user),
             Some(json!({
                 "contacts": {"primary_contact_name": "Lia", "primary_contact_email": "lia@littleones.test"},
+                "media_information": {"website": "https://littleones.test"},
                 "partner_settings": {"enable_quantity_based_requests": true}
             })),
         )

@@ -193,6 +193,7 @@ async fn partner_lifecycle_through_the_gateway() {
             Some(json!({
                 "agency_information": {"name": "Helping Hands", "agency_type": "food_bank_pantry"},
                 "contacts": {"primary_contact_name": "Pat", "primary_contact_email": "pat@helping.test"},
+                "media_information": {"no_social_media_presence": true},
                 "area_served": [{"county": "Kent", "client_share_percent": 100}],
                 "partner_settings": {"enable_quantity_based_requests": true}
             })),

@@ -106,9 +106,16 @@ pub fn main() -> ExitCode {
         Command::Gateway => "gateway",
         Command::Migrate => "migrate",
     };
-    let telemetry = essentials_runtime::telemetry::init(service_name, &settings.log);
+    // The OTLP exporter's channel is a tokio one: set it up and flush it inside the runtime.
+    let telemetry = {
+        let _entered = runtime.enter();
+        essentials_runtime::telemetry::init(service_name, &settings.log)
+    };
     let result = runtime.block_on(run(cli.command, settings));
-    telemetry.shutdown();
+    {
+        let _entered = runtime.enter();
+        telemetry.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

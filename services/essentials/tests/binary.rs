@@ -274,3 +274,25 @@ async fn unknown_command_prints_usage() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage: essentials"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_otlp_endpoint_with_nothing_listening_neither_crashes_nor_hangs() {
+    let (prefix, env) = isolated_env();
+    let started = std::time::Instant::now();
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        essentials(&["migrate"], &env)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .output(),
+    )
+    .await
+    .expect("no hang")
+    .expect("ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    testing::drop_databases(&settings_for(&prefix), &PARTS).await;
+}

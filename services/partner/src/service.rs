@@ -1653,9 +1653,10 @@ impl App {
     }
 }
 
-/// Whether the bank shows the media section (our profiles show every section for now).
+/// Whether the profile's media section is shown: banks cannot hide sections yet, so it always
+/// is, and submitting needs a website, a social account or `no_social_media_presence`.
 fn media_shown(_profile: &pb::PartnerProfile) -> bool {
-    false
+    true
 }
 
 /// A partner row with defaults, for creation.

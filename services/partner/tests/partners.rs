@@ -365,6 +365,44 @@ async fn partner_walks_every_status_with_its_events() {
     let token = suite.invitation_token("contact@kindhearts.test").await;
     suite.accept(&token).await.expect("accepted");
     let partner_user = suite.login("contact@kindhearts.test", PASSWORD).await;
+    // Behaviour 11: without a website, a social account or "no social media", submitting is refused.
+    let incomplete = suite
+        .partners()
+        .submit_for_approval(authorized(
+            &partner_user,
+            pb::SubmitForApprovalRequest {
+                partner_id: String::new(),
+            },
+        ))
+        .await
+        .expect_err("media information missing");
+    assert_eq!(incomplete.code(), Code::InvalidArgument);
+    assert_eq!(
+        essentials_runtime::ServiceError::from_status(&incomplete).field_violations[0].field,
+        "media_information"
+    );
+    suite
+        .partners()
+        .update_profile(authorized(
+            &partner_user,
+            pb::UpdateProfileRequest {
+                partner_id: String::new(),
+                profile: Some(pb::PartnerProfile {
+                    media_information: Some(pb::MediaInformation {
+                        no_social_media_presence: true,
+                        ..Default::default()
+                    }),
+                    partner_settings: Some(pb::PartnerSettings {
+                        enable_quantity_based_requests: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: None,
+            },
+        ))
+        .await
+        .expect("profile saved");
     let submitted = suite
         .partners()
         .submit_for_approval(authorized(
