@@ -1,9 +1,500 @@
-//! Routes of this resource (see ../../../../shared/design/API.md); added by the issue that builds it.
+//! Partner requests (API.md § Requests and distributions, § Partner portal): the bank's list, get,
+//! create on a partner's behalf, fulfil and cancel; the partner's own list, get, create and its
+//! requestable items. Everything is answered by the request part.
 
+use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use essentials_proto::common::v1 as common;
+use essentials_proto::request::v1 as pb;
+use essentials_proto::request::v1::request_service_client::RequestServiceClient;
+use essentials_runtime::auth::{Principal, forward};
+use essentials_runtime::{FieldViolation, ServiceError};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+use uuid::Uuid;
 
 use crate::AppState;
+use crate::convert::{Page, optional, parse_timestamp, timestamp};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/requests", get(list_requests).post(create_request))
+        .route("/requests/{id}", get(get_request))
+        .route("/requests/{id}/fulfill", post(fulfill_request))
+        .route("/requests/{id}/cancel", post(cancel_request))
+        .route(
+            "/partner/requests",
+            get(list_own_requests).post(create_own_request),
+        )
+        .route("/partner/requests/{id}", get(get_own_request))
+        .route("/partner/requestable_items", get(requestable_items))
+}
+
+fn client(state: &AppState) -> RequestServiceClient<Channel> {
+    RequestServiceClient::new(state.upstreams.request.clone())
+}
+
+fn status_name(status: pb::RequestStatus) -> &'static str {
+    match status {
+        pb::RequestStatus::Pending => "pending",
+        pb::RequestStatus::Started => "started",
+        pb::RequestStatus::Fulfilled => "fulfilled",
+        pb::RequestStatus::Cancelled => "cancelled",
+        pb::RequestStatus::Unspecified => "unspecified",
+    }
+}
+
+fn parse_status(name: &str) -> Option<pb::RequestStatus> {
+    [
+        pb::RequestStatus::Pending,
+        pb::RequestStatus::Started,
+        pb::RequestStatus::Fulfilled,
+        pb::RequestStatus::Cancelled,
+    ]
+    .into_iter()
+    .find(|status| status_name(*status) == name)
+}
+
+fn type_name(kind: common::RequestType) -> &'static str {
+    match kind {
+        common::RequestType::Quantity => "quantity",
+        common::RequestType::Individual => "individual",
+        common::RequestType::Child => "child",
+        common::RequestType::Unspecified => "unspecified",
+    }
+}
+
+fn parse_type(field: &str, name: Option<&str>) -> Result<common::RequestType, ServiceError> {
+    match name {
+        None | Some("") => Ok(common::RequestType::Unspecified),
+        Some("quantity") => Ok(common::RequestType::Quantity),
+        Some("individual") => Ok(common::RequestType::Individual),
+        Some("child") => Ok(common::RequestType::Child),
+        Some(other) => Err(ServiceError::invalid(vec![FieldViolation::new(
+            field,
+            format!("`{other}` is not one of quantity, individual, child"),
+        )])),
+    }
+}
+
+fn delivery_method_name(method: common::DeliveryMethod) -> Option<&'static str> {
+    match method {
+        common::DeliveryMethod::PickUp => Some("pick_up"),
+        common::DeliveryMethod::Delivery => Some("delivery"),
+        common::DeliveryMethod::Shipped => Some("shipped"),
+        common::DeliveryMethod::Unspecified => None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestItemDto {
+    item_id: String,
+    quantity: i32,
+    item_name: String,
+    /// Individual requests: the number of persons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    persons: Option<i32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestDto {
+    id: Option<String>,
+    partner_id: String,
+    status: &'static str,
+    request_type: &'static str,
+    items: Vec<RequestItemDto>,
+    comments: String,
+    requester_user_id: String,
+    requester_name: String,
+    requester_email: String,
+    on_behalf_of_partner: bool,
+    distribution_id: Option<String>,
+    total_items: i32,
+    quota: Option<i32>,
+    quota_exceeded: bool,
+    cancel_reason: Option<String>,
+    cancelled_at: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl From<pb::Request> for RequestDto {
+    fn from(request: pb::Request) -> Self {
+        Self {
+            status: status_name(request.status()),
+            request_type: type_name(request.request_type()),
+            cancelled_at: timestamp(request.cancelled_at.as_ref()),
+            created_at: timestamp(request.created_at.as_ref()),
+            updated_at: timestamp(request.updated_at.as_ref()),
+            id: optional(request.id),
+            partner_id: request.partner_id,
+            items: request
+                .items
+                .into_iter()
+                .map(|item| RequestItemDto {
+                    item_id: item.item_id,
+                    quantity: item.quantity,
+                    item_name: item.item_name,
+                    persons: (item.persons > 0).then_some(item.persons),
+                })
+                .collect(),
+            comments: request.comments,
+            requester_user_id: request.requester_user_id,
+            requester_name: request.requester_name,
+            requester_email: request.requester_email,
+            on_behalf_of_partner: request.on_behalf_of_partner,
+            distribution_id: optional(request.distribution_id),
+            total_items: request.total_items,
+            quota: request.quota,
+            quota_exceeded: request.quota_exceeded,
+            cancel_reason: optional(request.cancel_reason),
+        }
+    }
+}
+
+fn request_answer(request: Option<pb::Request>) -> Result<Json<RequestDto>, ApiError> {
+    request
+        .map(|request| Json(RequestDto::from(request)))
+        .ok_or_else(|| ApiError::from(ServiceError::internal("no request in the answer")))
+}
+
+#[derive(Debug, Serialize)]
+struct LineItemDto {
+    item_id: String,
+    quantity: i32,
+}
+
+#[derive(Debug, Serialize)]
+struct DistributionDraftDto {
+    partner_id: String,
+    request_id: String,
+    storage_location_id: Option<String>,
+    issued_at: Option<String>,
+    delivery_method: Option<&'static str>,
+    comment: String,
+    agency_rep: String,
+    line_items: Vec<LineItemDto>,
+}
+
+#[derive(Debug, Serialize)]
+struct FulfillDto {
+    request: RequestDto,
+    distribution_draft: Option<DistributionDraftDto>,
+}
+
+/// `?status=&partner_id=&request_type=&created_after=&created_before=&item_id=` plus paging.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    partner_id: Option<String>,
+    request_type: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    item_id: Option<String>,
+    page_size: Option<u32>,
+    page_token: Option<String>,
+}
+
+fn list_message(query: ListQuery) -> Result<pb::ListRequestsRequest, ServiceError> {
+    let mut statuses = Vec::new();
+    for name in query.status.iter().flat_map(|text| text.split(',')) {
+        let status = parse_status(name.trim()).ok_or_else(|| {
+            ServiceError::invalid(vec![FieldViolation::new(
+                "status",
+                format!("`{name}` is not one of pending, started, fulfilled, cancelled"),
+            )])
+        })?;
+        statuses.push(status as i32);
+    }
+    Ok(pb::ListRequestsRequest {
+        page_size: query
+            .page_size
+            .map_or(0, |size| i32::try_from(size).unwrap_or(i32::MAX)),
+        page_token: query.page_token.unwrap_or_default(),
+        statuses,
+        partner_id: query.partner_id.unwrap_or_default(),
+        request_type: parse_type("request_type", query.request_type.as_deref())? as i32,
+        created_after: query
+            .created_after
+            .as_deref()
+            .map(|text| parse_timestamp("created_after", text))
+            .transpose()?,
+        created_before: query
+            .created_before
+            .as_deref()
+            .map(|text| parse_timestamp("created_before", text))
+            .transpose()?,
+        item_id: query.item_id.unwrap_or_default(),
+    })
+}
+
+async fn list(
+    state: &AppState,
+    caller: &Principal,
+    query: ListQuery,
+) -> Result<Json<Page<RequestDto>>, ApiError> {
+    let message = list_message(query)?;
+    let answer = client(state)
+        .list_requests(forward(caller, message))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        answer.requests.into_iter().map(RequestDto::from).collect(),
+        answer.next_page_token,
+    )))
+}
+
+async fn get_one(
+    state: &AppState,
+    caller: &Principal,
+    id: Uuid,
+) -> Result<Json<RequestDto>, ApiError> {
+    let answer = client(state)
+        .get_request(forward(
+            caller,
+            pb::GetRequestRequest {
+                request_id: id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    request_answer(answer.request)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    #[serde(default)]
+    item_id: String,
+    #[serde(default)]
+    quantity: i32,
+    /// Individual requests.
+    #[serde(default)]
+    persons: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    /// Bank route: the partner to request for (required there); ignored by the partner portal.
+    partner_id: Option<String>,
+    #[serde(default)]
+    items: Vec<LineBody>,
+    #[serde(default)]
+    comments: String,
+    /// `quantity` (default) or `individual`.
+    request_type: Option<String>,
+    /// Check and compute totals, save nothing.
+    #[serde(default)]
+    validate_only: bool,
+}
+
+async fn create(
+    state: &AppState,
+    caller: &Principal,
+    key: Option<String>,
+    body: CreateBody,
+    partner_id: String,
+) -> Result<(StatusCode, Json<RequestDto>), ApiError> {
+    let request_type = parse_type("request_type", body.request_type.as_deref())?;
+    let validate_only = body.validate_only;
+    let answer = client(state)
+        .create_request(forward(
+            caller,
+            pb::CreateRequestRequest {
+                partner_id,
+                request_type: request_type as i32,
+                items: body
+                    .items
+                    .into_iter()
+                    .map(|line| pb::RequestedItem {
+                        item_id: line.item_id,
+                        quantity: line.quantity,
+                        persons: line.persons,
+                    })
+                    .collect(),
+                comments: body.comments,
+                request_id: key.unwrap_or_default(),
+                validate_only,
+            },
+        ))
+        .await?
+        .into_inner();
+    let status = if validate_only {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, request_answer(answer.request)?))
+}
+
+// ---- bank roles ---------------------------------------------------------------------------------
+
+async fn list_requests(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<RequestDto>>, ApiError> {
+    caller.require_bank_staff()?;
+    list(&state, &caller, query).await
+}
+
+async fn create_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<RequestDto>), ApiError> {
+    caller.require_org_admin()?;
+    let partner_id = body.partner_id.clone().unwrap_or_default();
+    create(&state, &caller, key, body, partner_id).await
+}
+
+async fn get_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RequestDto>, ApiError> {
+    caller.require_bank_staff()?;
+    get_one(&state, &caller, id).await
+}
+
+async fn fulfill_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<FulfillDto>, ApiError> {
+    let answer = client(&state)
+        .fulfill_request(forward(
+            &caller,
+            pb::FulfillRequestRequest {
+                request_id: id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let request = request_answer(answer.request)?.0;
+    let distribution_draft = answer.distribution_draft.map(|draft| DistributionDraftDto {
+        delivery_method: delivery_method_name(draft.delivery_method()),
+        issued_at: timestamp(draft.issued_at.as_ref()),
+        partner_id: draft.partner_id,
+        request_id: draft.request_id,
+        storage_location_id: optional(draft.storage_location_id),
+        comment: draft.comment,
+        agency_rep: draft.agency_rep,
+        line_items: draft
+            .line_items
+            .into_iter()
+            .map(|line| LineItemDto {
+                item_id: line.item_id,
+                quantity: line.quantity,
+            })
+            .collect(),
+    });
+    Ok(Json(FulfillDto {
+        request,
+        distribution_draft,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    reason: String,
+}
+
+async fn cancel_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> Result<Json<RequestDto>, ApiError> {
+    let answer = client(&state)
+        .cancel_request(forward(
+            &caller,
+            pb::CancelRequestRequest {
+                request_id: id.to_string(),
+                reason: body.reason,
+            },
+        ))
+        .await?
+        .into_inner();
+    request_answer(answer.request)
+}
+
+// ---- partner portal -----------------------------------------------------------------------------
+
+async fn list_own_requests(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<RequestDto>>, ApiError> {
+    caller.require_partner()?;
+    list(&state, &caller, query).await
+}
+
+async fn create_own_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<RequestDto>), ApiError> {
+    let (_, partner_id) = caller.require_partner()?;
+    create(&state, &caller, key, body, partner_id.to_string()).await
+}
+
+async fn get_own_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RequestDto>, ApiError> {
+    caller.require_partner()?;
+    get_one(&state, &caller, id).await
+}
+
+#[derive(Debug, Serialize)]
+struct RequestableItemDto {
+    id: String,
+    name: String,
+    item_category_id: Option<String>,
+    distribution_quantity: i32,
+    additional_info: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RequestableItemsDto {
+    items: Vec<RequestableItemDto>,
+    /// The request types this partner may submit now.
+    enabled_request_types: Vec<&'static str>,
+}
+
+async fn requestable_items(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<RequestableItemsDto>, ApiError> {
+    caller.require_partner()?;
+    let answer = client(&state)
+        .list_requestable_items(forward(&caller, pb::ListRequestableItemsRequest::default()))
+        .await?
+        .into_inner();
+    Ok(Json(RequestableItemsDto {
+        enabled_request_types: answer.enabled_request_types().map(type_name).collect(),
+        items: answer
+            .items
+            .into_iter()
+            .map(|item| RequestableItemDto {
+                id: item.item_id,
+                name: item.name,
+                item_category_id: optional(item.item_category_id),
+                distribution_quantity: item.distribution_quantity,
+                additional_info: optional(item.additional_info),
+            })
+            .collect(),
+    }))
 }

@@ -1,0 +1,1033 @@
+//! Stock reads and the documents that move stock: donations, purchases, adjustments, transfers
+//! and audits.
+
+use essentials_proto::events::v1::{DonationReceived, ItemLine};
+use essentials_runtime::bus::{NewEvent, enqueue};
+use essentials_runtime::{FieldViolation, ServiceError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Inventory, Page, Staff, StockContext, StockOutcome, load_context, move_stock};
+use crate::domain::{
+    AuditStatus, DocumentId, DonationSource, ItemId, LedgerSource, Line, OrganizationId,
+    QuantityRule, StockChange, StorageLocationId, combine_lines, issued_at_violation, plan_changes,
+};
+use crate::repo;
+use crate::repo::catalog::ItemFilter;
+use crate::repo::documents::{
+    Adjustment, Audit, DocumentFilter, DocumentTable, Donation, IssuedCursor, Purchase, Transfer,
+    claim_idempotency_key,
+};
+use crate::repo::stock::{Balance, BalanceFilter, LedgerEntry, LedgerFilter, LedgerSourceRef};
+
+/// Combines lines under a quantity rule, recording violations under `line_items`.
+pub fn prepare_lines(
+    lines: &[Line],
+    rule: QuantityRule,
+    problems: &mut Vec<FieldViolation>,
+) -> Vec<Line> {
+    match combine_lines(lines, rule) {
+        Ok(lines) => lines,
+        Err(violations) => {
+            for violation in violations {
+                let field = match violation.index {
+                    Some(index) => format!("line_items[{index}].{}", violation.field),
+                    None => violation.field.to_owned(),
+                };
+                problems.push(FieldViolation::new(field, violation.description));
+            }
+            Vec::new()
+        }
+    }
+}
+
+fn check_issued_at(issued_at: OffsetDateTime, problems: &mut Vec<FieldViolation>) {
+    if let Some(description) = issued_at_violation(issued_at, OffsetDateTime::now_utc()) {
+        problems.push(FieldViolation::new("issued_at", description));
+    }
+}
+
+fn item_ids(lines: &[Line]) -> Vec<ItemId> {
+    lines.iter().map(|line| line.item_id).collect()
+}
+
+/// Σ quantity × the item's current value.
+pub fn total_value(lines: &[Line], context: &StockContext) -> i64 {
+    lines
+        .iter()
+        .map(|line| {
+            i64::from(line.quantity)
+                * context
+                    .items
+                    .get(&line.item_id)
+                    .map(|item| item.value_in_cents)
+                    .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// A new document's input: where and what.
+#[derive(Debug, Clone)]
+pub struct NewDonation {
+    pub storage_location_id: StorageLocationId,
+    pub issued_at: Option<OffsetDateTime>,
+    pub source: DonationSource,
+    pub source_name: String,
+    pub money_raised_in_cents: i64,
+    pub comment: String,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPurchase {
+    pub storage_location_id: StorageLocationId,
+    pub issued_at: Option<OffsetDateTime>,
+    pub vendor: String,
+    pub amount_spent_in_cents: i64,
+    pub breakdown_in_cents: [i64; 4],
+    pub comment: String,
+    pub lines: Vec<Line>,
+}
+
+impl Inventory {
+    pub async fn balances(
+        &self,
+        staff: &Staff,
+        filter: BalanceFilter,
+        as_of: Option<OffsetDateTime>,
+    ) -> Result<Vec<Balance>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        Ok(repo::stock::balances(&mut connection, staff.organization_id, filter, as_of).await?)
+    }
+
+    pub async fn ledger(
+        &self,
+        staff: &Staff,
+        filter: &LedgerFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<LedgerEntry>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = repo::stock::list_ledger(
+            &mut connection,
+            staff.organization_id,
+            filter,
+            before,
+            limit + 1,
+        )
+        .await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn requestable_items(
+        &self,
+        organization_id: OrganizationId,
+        categories: Option<Vec<crate::domain::ItemCategoryId>>,
+    ) -> Result<Vec<crate::domain::Item>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let filter = ItemFilter {
+            visible_to_partners: Some(true),
+            category_in: categories,
+            ..ItemFilter::default()
+        };
+        Ok(
+            repo::catalog::list_items(&mut connection, organization_id, &filter, None, 10_000)
+                .await?,
+        )
+    }
+
+    pub async fn create_donation(
+        &self,
+        staff: &Staff,
+        input: NewDonation,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Donation, i64), ServiceError> {
+        let mut problems = Vec::new();
+        let lines = prepare_lines(&input.lines, QuantityRule::Positive, &mut problems);
+        let issued_at = input.issued_at.unwrap_or_else(OffsetDateTime::now_utc);
+        check_issued_at(issued_at, &mut problems);
+        if input.source.needs_name() && input.source_name.trim().is_empty() {
+            problems.push(FieldViolation::new(
+                "source_name",
+                "must name the product drive, manufacturer or donation site",
+            ));
+        }
+        if input.money_raised_in_cents < 0 {
+            problems.push(FieldViolation::new(
+                "money_raised_in_cents",
+                "must be 0 or more",
+            ));
+        }
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&lines),
+            &[("storage_location_id", input.storage_location_id)],
+            true,
+            &mut problems,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::invalid(problems));
+        }
+        let id = DocumentId::new();
+        if let Some(key) = idempotency_key
+            && let Some(existing) =
+                claim_idempotency_key(&mut transaction, org, "create_donation", key, id.0).await?
+        {
+            drop(transaction);
+            return self.get_donation(staff, DocumentId(existing)).await;
+        }
+        let mut donation = Donation {
+            id,
+            storage_location_id: input.storage_location_id,
+            issued_at,
+            source: input.source,
+            source_name: input.source_name.trim().to_owned(),
+            money_raised_in_cents: input.money_raised_in_cents,
+            comment: input.comment,
+            user_id: Some(staff.user_id),
+            created_at: OffsetDateTime::now_utc(),
+            lines,
+        };
+        donation.created_at =
+            repo::documents::insert_donation(&mut transaction, org, &donation).await?;
+        repo::documents::insert_lines(&mut transaction, org, id, &donation.lines).await?;
+        let changes = into_changes(donation.storage_location_id, &donation.lines, 1);
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::Donation,
+                source_id: id,
+                effective_at: issued_at,
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        let total = total_value(&donation.lines, &context);
+        let location_name = context
+            .locations
+            .get(&donation.storage_location_id)
+            .map(|location| location.name.clone())
+            .unwrap_or_default();
+        let received = DonationReceived {
+            donation_id: id.to_string(),
+            storage_location_id: donation.storage_location_id.to_string(),
+            storage_location_name: location_name,
+            source: crate::grpc::convert::donation_source_proto(donation.source),
+            source_name: donation.source_name.clone(),
+            issued_at: Some(crate::grpc::convert::timestamp(issued_at)),
+            items: item_lines(&donation.lines, &context),
+            money_raised_in_cents: donation.money_raised_in_cents,
+            total_value_in_cents: total,
+            comment: donation.comment.clone(),
+        };
+        enqueue(
+            &mut transaction,
+            &NewEvent::new(Some(org.0), Some(staff.user_id.0), &received),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok((donation, total))
+    }
+
+    pub async fn get_donation(
+        &self,
+        staff: &Staff,
+        id: DocumentId,
+    ) -> Result<(Donation, i64), ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let donation =
+            repo::documents::get_donation(&mut connection, staff.organization_id, id, false)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("donation"))?;
+        let total = self
+            .value_of(&mut connection, staff.organization_id, &donation.lines)
+            .await?;
+        Ok((donation, total))
+    }
+
+    pub async fn list_donations(
+        &self,
+        staff: &Staff,
+        filter: DocumentFilter,
+        cursor: Option<IssuedCursor>,
+        limit: i64,
+    ) -> Result<Page<(Donation, i64)>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = repo::documents::list_donations(
+            &mut connection,
+            staff.organization_id,
+            filter,
+            cursor,
+            limit + 1,
+        )
+        .await?;
+        let mut with_totals = Vec::with_capacity(rows.len());
+        for donation in rows {
+            let total = self
+                .value_of(&mut connection, staff.organization_id, &donation.lines)
+                .await?;
+            with_totals.push((donation, total));
+        }
+        Ok(Page::from_rows(with_totals, limit))
+    }
+
+    /// Takes a donation's stock back out (org_admin); refused if it has since left the location.
+    pub async fn delete_donation(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
+        staff.require_admin()?;
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let donation = repo::documents::get_donation(&mut transaction, org, id, true)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("donation"))?;
+        let mut problems = Vec::new();
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&donation.lines),
+            &[],
+            false,
+            &mut problems,
+        )
+        .await?;
+        let context = with_locations(
+            &mut transaction,
+            org,
+            context,
+            &[donation.storage_location_id],
+        )
+        .await?;
+        let changes = into_changes(donation.storage_location_id, &donation.lines, -1);
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::DonationDeleted,
+                source_id: id,
+                effective_at: OffsetDateTime::now_utc(),
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        repo::documents::delete_document(&mut transaction, org, DocumentTable::Donation, id)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_purchase(
+        &self,
+        staff: &Staff,
+        input: NewPurchase,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Purchase, i64), ServiceError> {
+        let mut problems = Vec::new();
+        let lines = prepare_lines(&input.lines, QuantityRule::Positive, &mut problems);
+        let issued_at = input.issued_at.unwrap_or_else(OffsetDateTime::now_utc);
+        check_issued_at(issued_at, &mut problems);
+        if input.amount_spent_in_cents <= 0 {
+            problems.push(FieldViolation::new(
+                "amount_spent_in_cents",
+                "must be more than 0",
+            ));
+        }
+        let breakdown: i64 = input.breakdown_in_cents.iter().sum();
+        if input.breakdown_in_cents.iter().any(|part| *part < 0) {
+            problems.push(FieldViolation::new(
+                "amount_spent_on_other_in_cents",
+                "the breakdown amounts must be 0 or more",
+            ));
+        } else if breakdown != 0 && breakdown != input.amount_spent_in_cents {
+            problems.push(FieldViolation::new(
+                "amount_spent_in_cents",
+                format!(
+                    "must equal the sum of the breakdown ({breakdown}) when a breakdown is given"
+                ),
+            ));
+        }
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&lines),
+            &[("storage_location_id", input.storage_location_id)],
+            true,
+            &mut problems,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::invalid(problems));
+        }
+        let id = DocumentId::new();
+        if let Some(key) = idempotency_key
+            && let Some(existing) =
+                claim_idempotency_key(&mut transaction, org, "create_purchase", key, id.0).await?
+        {
+            drop(transaction);
+            return self.get_purchase(staff, DocumentId(existing)).await;
+        }
+        let mut purchase = Purchase {
+            id,
+            storage_location_id: input.storage_location_id,
+            issued_at,
+            vendor: input.vendor.trim().to_owned(),
+            amount_spent_in_cents: input.amount_spent_in_cents,
+            breakdown_in_cents: input.breakdown_in_cents,
+            comment: input.comment,
+            user_id: Some(staff.user_id),
+            created_at: OffsetDateTime::now_utc(),
+            lines,
+        };
+        purchase.created_at =
+            repo::documents::insert_purchase(&mut transaction, org, &purchase).await?;
+        repo::documents::insert_lines(&mut transaction, org, id, &purchase.lines).await?;
+        let changes = into_changes(purchase.storage_location_id, &purchase.lines, 1);
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::Purchase,
+                source_id: id,
+                effective_at: issued_at,
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        let total = total_value(&purchase.lines, &context);
+        transaction.commit().await?;
+        Ok((purchase, total))
+    }
+
+    pub async fn get_purchase(
+        &self,
+        staff: &Staff,
+        id: DocumentId,
+    ) -> Result<(Purchase, i64), ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let purchase =
+            repo::documents::get_purchase(&mut connection, staff.organization_id, id, false)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("purchase"))?;
+        let total = self
+            .value_of(&mut connection, staff.organization_id, &purchase.lines)
+            .await?;
+        Ok((purchase, total))
+    }
+
+    pub async fn list_purchases(
+        &self,
+        staff: &Staff,
+        filter: DocumentFilter,
+        cursor: Option<IssuedCursor>,
+        limit: i64,
+    ) -> Result<Page<(Purchase, i64)>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = repo::documents::list_purchases(
+            &mut connection,
+            staff.organization_id,
+            filter,
+            cursor,
+            limit + 1,
+        )
+        .await?;
+        let mut with_totals = Vec::with_capacity(rows.len());
+        for purchase in rows {
+            let total = self
+                .value_of(&mut connection, staff.organization_id, &purchase.lines)
+                .await?;
+            with_totals.push((purchase, total));
+        }
+        Ok(Page::from_rows(with_totals, limit))
+    }
+
+    pub async fn delete_purchase(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
+        staff.require_admin()?;
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let purchase = repo::documents::get_purchase(&mut transaction, org, id, true)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("purchase"))?;
+        let mut problems = Vec::new();
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&purchase.lines),
+            &[],
+            false,
+            &mut problems,
+        )
+        .await?;
+        let context = with_locations(
+            &mut transaction,
+            org,
+            context,
+            &[purchase.storage_location_id],
+        )
+        .await?;
+        let changes = into_changes(purchase.storage_location_id, &purchase.lines, -1);
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::PurchaseDeleted,
+                source_id: id,
+                effective_at: OffsetDateTime::now_utc(),
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        repo::documents::delete_document(&mut transaction, org, DocumentTable::Purchase, id)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_adjustment(
+        &self,
+        staff: &Staff,
+        storage_location_id: StorageLocationId,
+        comment: String,
+        lines: Vec<Line>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Adjustment, StockOutcome), ServiceError> {
+        let mut problems = Vec::new();
+        let lines = prepare_lines(&lines, QuantityRule::NonZero, &mut problems);
+        if comment.trim().is_empty() {
+            problems.push(FieldViolation::new("comment", "must say why"));
+        }
+        let raises = lines.iter().any(|line| line.quantity > 0);
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&lines),
+            &[("storage_location_id", storage_location_id)],
+            raises,
+            &mut problems,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::invalid(problems));
+        }
+        let id = DocumentId::new();
+        if let Some(key) = idempotency_key
+            && let Some(existing) =
+                claim_idempotency_key(&mut transaction, org, "create_adjustment", key, id.0).await?
+        {
+            drop(transaction);
+            let adjustment = self.get_adjustment(staff, DocumentId(existing)).await?;
+            return Ok((adjustment, StockOutcome::default()));
+        }
+        let mut adjustment = Adjustment {
+            id,
+            storage_location_id,
+            comment,
+            user_id: Some(staff.user_id),
+            created_at: OffsetDateTime::now_utc(),
+            lines,
+        };
+        adjustment.created_at =
+            repo::documents::insert_adjustment(&mut transaction, org, &adjustment).await?;
+        repo::documents::insert_lines(&mut transaction, org, id, &adjustment.lines).await?;
+        let changes = into_changes(storage_location_id, &adjustment.lines, 1);
+        let outcome = move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::Adjustment,
+                source_id: id,
+                effective_at: adjustment.created_at,
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok((adjustment, outcome))
+    }
+
+    pub async fn get_adjustment(
+        &self,
+        staff: &Staff,
+        id: DocumentId,
+    ) -> Result<Adjustment, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        repo::documents::get_adjustment(&mut connection, staff.organization_id, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("adjustment"))
+    }
+
+    pub async fn list_adjustments(
+        &self,
+        staff: &Staff,
+        filter: DocumentFilter,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Adjustment>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = repo::documents::list_adjustments(
+            &mut connection,
+            staff.organization_id,
+            filter,
+            cursor,
+            limit + 1,
+        )
+        .await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn create_transfer(
+        &self,
+        staff: &Staff,
+        from: StorageLocationId,
+        to: StorageLocationId,
+        comment: String,
+        lines: Vec<Line>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Transfer, ServiceError> {
+        let mut problems = Vec::new();
+        let lines = prepare_lines(&lines, QuantityRule::Positive, &mut problems);
+        if from == to {
+            problems.push(FieldViolation::new(
+                "to_storage_location_id",
+                "must differ from from_storage_location_id",
+            ));
+        }
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&lines),
+            &[
+                ("from_storage_location_id", from),
+                ("to_storage_location_id", to),
+            ],
+            true,
+            &mut problems,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::invalid(problems));
+        }
+        let id = DocumentId::new();
+        if let Some(key) = idempotency_key
+            && let Some(existing) =
+                claim_idempotency_key(&mut transaction, org, "create_transfer", key, id.0).await?
+        {
+            drop(transaction);
+            return self.get_transfer(staff, DocumentId(existing)).await;
+        }
+        let mut transfer = Transfer {
+            id,
+            from_storage_location_id: from,
+            to_storage_location_id: to,
+            comment,
+            user_id: Some(staff.user_id),
+            created_at: OffsetDateTime::now_utc(),
+            lines,
+        };
+        transfer.created_at =
+            repo::documents::insert_transfer(&mut transaction, org, &transfer).await?;
+        repo::documents::insert_lines(&mut transaction, org, id, &transfer.lines).await?;
+        let changes = plan_changes(
+            into_changes(from, &transfer.lines, -1)
+                .into_iter()
+                .chain(into_changes(to, &transfer.lines, 1)),
+        );
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::Transfer,
+                source_id: id,
+                effective_at: transfer.created_at,
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(transfer)
+    }
+
+    pub async fn get_transfer(
+        &self,
+        staff: &Staff,
+        id: DocumentId,
+    ) -> Result<Transfer, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        repo::documents::get_transfer(&mut connection, staff.organization_id, id, false)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("transfer"))
+    }
+
+    pub async fn list_transfers(
+        &self,
+        staff: &Staff,
+        filter: DocumentFilter,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Transfer>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = repo::documents::list_transfers(
+            &mut connection,
+            staff.organization_id,
+            filter,
+            cursor,
+            limit + 1,
+        )
+        .await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    /// Moves a transfer's stock back; refused when a finalized audit has since counted its items
+    /// at either location.
+    pub async fn delete_transfer(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let transfer = repo::documents::get_transfer(&mut transaction, org, id, true)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("transfer"))?;
+        let locations = [
+            transfer.from_storage_location_id,
+            transfer.to_storage_location_id,
+        ];
+        if repo::documents::audited_since(
+            &mut transaction,
+            org,
+            &locations,
+            &item_ids(&transfer.lines),
+            transfer.created_at,
+        )
+        .await?
+        {
+            return Err(ServiceError::failed_precondition(
+                "AUDITED_SINCE",
+                "A finalized audit has counted these items at one of the transfer's locations since the transfer; adjust the stock instead.",
+            ));
+        }
+        let mut problems = Vec::new();
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&transfer.lines),
+            &[],
+            false,
+            &mut problems,
+        )
+        .await?;
+        let context = with_locations(&mut transaction, org, context, &locations).await?;
+        let changes = plan_changes(
+            into_changes(transfer.to_storage_location_id, &transfer.lines, -1)
+                .into_iter()
+                .chain(into_changes(
+                    transfer.from_storage_location_id,
+                    &transfer.lines,
+                    1,
+                )),
+        );
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::TransferDeleted,
+                source_id: id,
+                effective_at: OffsetDateTime::now_utc(),
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        repo::documents::delete_document(&mut transaction, org, DocumentTable::Transfer, id)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_audit(
+        &self,
+        staff: &Staff,
+        storage_location_id: StorageLocationId,
+        lines: Vec<Line>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Audit, ServiceError> {
+        staff.require_admin()?;
+        let mut problems = Vec::new();
+        let lines = prepare_lines(&lines, QuantityRule::NonNegative, &mut problems);
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        load_context(
+            &mut transaction,
+            org,
+            &item_ids(&lines),
+            &[("storage_location_id", storage_location_id)],
+            false,
+            &mut problems,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::invalid(problems));
+        }
+        let id = DocumentId::new();
+        if let Some(key) = idempotency_key
+            && let Some(existing) =
+                claim_idempotency_key(&mut transaction, org, "create_audit", key, id.0).await?
+        {
+            drop(transaction);
+            return self.get_audit(staff, DocumentId(existing)).await;
+        }
+        let mut audit = Audit {
+            id,
+            storage_location_id,
+            status: AuditStatus::InProgress,
+            user_id: Some(staff.user_id),
+            created_at: OffsetDateTime::now_utc(),
+            updated_at: OffsetDateTime::now_utc(),
+            finalized_at: None,
+            lines,
+        };
+        (audit.created_at, audit.updated_at) =
+            repo::documents::insert_audit(&mut transaction, org, &audit).await?;
+        repo::documents::insert_lines(&mut transaction, org, id, &audit.lines).await?;
+        transaction.commit().await?;
+        Ok(audit)
+    }
+
+    pub async fn get_audit(&self, staff: &Staff, id: DocumentId) -> Result<Audit, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        repo::documents::get_audit(&mut connection, staff.organization_id, id, false)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("audit"))
+    }
+
+    pub async fn list_audits(
+        &self,
+        staff: &Staff,
+        filter: DocumentFilter,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Audit>, ServiceError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = repo::documents::list_audits(
+            &mut connection,
+            staff.organization_id,
+            filter,
+            cursor,
+            limit + 1,
+        )
+        .await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    /// New counts and/or CONFIRMED; a finalized audit is immutable.
+    pub async fn update_audit(
+        &self,
+        staff: &Staff,
+        id: DocumentId,
+        lines: Option<Vec<Line>>,
+        confirm: bool,
+    ) -> Result<Audit, ServiceError> {
+        staff.require_admin()?;
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let audit = repo::documents::get_audit(&mut transaction, org, id, true)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        if audit.status == AuditStatus::Finalized {
+            return Err(audit_finalized());
+        }
+        if let Some(lines) = lines {
+            let mut problems = Vec::new();
+            let lines = prepare_lines(&lines, QuantityRule::NonNegative, &mut problems);
+            load_context(
+                &mut transaction,
+                org,
+                &item_ids(&lines),
+                &[],
+                false,
+                &mut problems,
+            )
+            .await?;
+            if !problems.is_empty() {
+                return Err(ServiceError::invalid(problems));
+            }
+            repo::documents::delete_lines(&mut transaction, org, id).await?;
+            repo::documents::insert_lines(&mut transaction, org, id, &lines).await?;
+        }
+        if confirm {
+            repo::documents::set_audit_status(&mut transaction, org, id, AuditStatus::Confirmed)
+                .await?;
+        } else {
+            repo::documents::set_audit_status(&mut transaction, org, id, audit.status).await?;
+        }
+        let audit = repo::documents::get_audit(&mut transaction, org, id, false)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        transaction.commit().await?;
+        Ok(audit)
+    }
+
+    /// Sets the location's stock of every counted item to its count; then immutable.
+    pub async fn finalize_audit(
+        &self,
+        staff: &Staff,
+        id: DocumentId,
+    ) -> Result<Audit, ServiceError> {
+        staff.require_admin()?;
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let audit = repo::documents::get_audit(&mut transaction, org, id, true)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        if audit.status == AuditStatus::Finalized {
+            return Err(audit_finalized());
+        }
+        let mut problems = Vec::new();
+        let context = load_context(
+            &mut transaction,
+            org,
+            &item_ids(&audit.lines),
+            &[("storage_location_id", audit.storage_location_id)],
+            true,
+            &mut problems,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::failed_precondition(
+                "AUDIT_NOT_FINALIZABLE",
+                problems
+                    .iter()
+                    .map(|problem| format!("{} {}", problem.field, problem.description))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        let current = repo::stock::lock_balances(
+            &mut transaction,
+            org,
+            audit.storage_location_id,
+            &item_ids(&audit.lines),
+        )
+        .await?;
+        let changes = plan_changes(audit.lines.iter().map(|line| StockChange {
+            storage_location_id: audit.storage_location_id,
+            item_id: line.item_id,
+            quantity_change: line.quantity - current.get(&line.item_id).copied().unwrap_or(0),
+        }));
+        repo::documents::set_audit_status(&mut transaction, org, id, AuditStatus::Finalized)
+            .await?;
+        move_stock(
+            &mut transaction,
+            org,
+            &changes,
+            LedgerSourceRef {
+                source: LedgerSource::Audit,
+                source_id: id,
+                effective_at: OffsetDateTime::now_utc(),
+                user_id: Some(staff.user_id),
+            },
+            &context,
+        )
+        .await?;
+        let audit = repo::documents::get_audit(&mut transaction, org, id, false)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        transaction.commit().await?;
+        Ok(audit)
+    }
+
+    pub async fn delete_audit(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
+        staff.require_admin()?;
+        let org = staff.organization_id;
+        let mut transaction = self.pool.begin().await?;
+        let audit = repo::documents::get_audit(&mut transaction, org, id, true)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        if audit.status == AuditStatus::Finalized {
+            return Err(audit_finalized());
+        }
+        repo::documents::delete_document(&mut transaction, org, DocumentTable::Audit, id).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn value_of(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        organization_id: OrganizationId,
+        lines: &[Line],
+    ) -> Result<i64, ServiceError> {
+        let items =
+            repo::catalog::get_items(connection, organization_id, &item_ids(lines), false).await?;
+        let context = StockContext {
+            items: items.into_iter().map(|item| (item.id, item)).collect(),
+            ..StockContext::default()
+        };
+        Ok(total_value(lines, &context))
+    }
+}
+
+fn audit_finalized() -> ServiceError {
+    ServiceError::failed_precondition(
+        "AUDIT_FINALIZED",
+        "This audit is finalized and can no longer be changed or deleted.",
+    )
+}
+
+/// Each line as a change at one location, with `sign` +1 (in) or -1 (out).
+pub fn into_changes(location: StorageLocationId, lines: &[Line], sign: i32) -> Vec<StockChange> {
+    plan_changes(lines.iter().map(|line| StockChange {
+        storage_location_id: location,
+        item_id: line.item_id,
+        quantity_change: line.quantity * sign,
+    }))
+}
+
+/// Adds locations (active or not) to a context, for names in errors and events.
+pub async fn with_locations(
+    connection: &mut sqlx::PgConnection,
+    organization_id: OrganizationId,
+    mut context: StockContext,
+    locations: &[StorageLocationId],
+) -> Result<StockContext, ServiceError> {
+    for location in
+        repo::catalog::get_locations(connection, organization_id, locations, false).await?
+    {
+        context.locations.insert(location.id, location);
+    }
+    Ok(context)
+}
+
+pub fn item_lines(lines: &[Line], context: &StockContext) -> Vec<ItemLine> {
+    lines
+        .iter()
+        .map(|line| {
+            let item = context.items.get(&line.item_id);
+            ItemLine {
+                item_id: line.item_id.to_string(),
+                item_name: item.map(|item| item.name.clone()).unwrap_or_default(),
+                quantity: line.quantity,
+                value_in_cents: item.map(|item| item.value_in_cents).unwrap_or(0),
+                persons: 0,
+            }
+        })
+        .collect()
+}
