@@ -575,3 +575,55 @@ async fn cors_answers_only_the_configured_origins() {
     assert_eq!(refused.header("access-control-allow-origin"), None);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_group_categories_are_checked_with_the_inventory_part() {
+    let stack = Stack::start(&[&essentials_partner::SPEC, &essentials_inventory::SPEC]).await;
+    let http = stack.http();
+    let admin = bank(&stack, "Category Bank", "admin@category.test").await;
+    let other = bank(&stack, "Other Category Bank", "admin@other-category.test").await;
+    let category = http
+        .json(
+            "POST",
+            "/api/v1/item_categories",
+            Some(&admin),
+            Some(json!({"name": "Period supplies"})),
+        )
+        .await;
+    assert_eq!(category.status, 201, "{:?}", category.body);
+    let category_id = category.body["id"].as_str().expect("id").to_owned();
+    let group = http
+        .json(
+            "POST",
+            "/api/v1/partner_groups",
+            Some(&admin),
+            Some(json!({"name": "Teens", "item_category_ids": [category_id]})),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.body);
+    assert_eq!(group.body["item_category_ids"][0], category_id.as_str());
+    // Another bank cannot use this bank's category; an unknown one is named.
+    let foreign = http
+        .json(
+            "POST",
+            "/api/v1/partner_groups",
+            Some(&other),
+            Some(json!({"name": "Borrowed", "item_category_ids": [category_id]})),
+        )
+        .await;
+    assert_eq!(foreign.status, 400, "{:?}", foreign.body);
+    assert_eq!(
+        foreign.body["error"]["field_violations"][0]["field"],
+        "item_category_ids[0]"
+    );
+    let duplicate = http
+        .json(
+            "POST",
+            "/api/v1/partner_groups",
+            Some(&admin),
+            Some(json!({"name": "Teens"})),
+        )
+        .await;
+    assert_eq!(duplicate.status, 409);
+    stack.stop().await;
+}
