@@ -36,8 +36,30 @@ pub fn optional(text: String) -> Option<String> {
 /// `?page_size=&page_token=`.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
+    #[serde(default, deserialize_with = "number_in_query")]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
+}
+
+/// A number in a query string. Query structs that `#[serde(flatten)]` this one hand every value
+/// over as a string (serde's flatten loses the target type), so a plain `u32` would refuse "10".
+pub fn number_in_query<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u32),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Raw::Number(number)) => Ok(Some(number)),
+        Some(Raw::Text(text)) if text.is_empty() => Ok(None),
+        Some(Raw::Text(text)) => text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("page_size must be a whole number, not `{text}`"))
+        }),
+    }
 }
 
 /// `{"items":[…],"next_page_token":…}`.
