@@ -278,3 +278,56 @@ pub async fn invitation_token(settings: &Settings, email: &str) -> String {
     }
     token.expect("an invitation for that e-mail")
 }
+
+/// The password the tests' users choose when they accept an invitation.
+pub const PASSWORD: &str = "a good password!";
+
+impl Http {
+    /// Signs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let answer = self
+            .json(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        answer.body["token"].as_str().expect("token").to_owned()
+    }
+}
+
+/// Accepts the newest invitation of `email` (read from the partner part's outbox) with
+/// [`PASSWORD`] and signs in.
+pub async fn accept(stack: &Stack, email: &str) -> String {
+    let http = stack.http();
+    let token = invitation_token(&stack.settings, email).await;
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(serde_json::json!({"token": token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    http.login(email, PASSWORD).await
+}
+
+/// A bank created by the bootstrap super admin, whose admin accepted the invitation; returns the
+/// admin's token.
+pub async fn bank(stack: &Stack, name: &str, admin_email: &str) -> String {
+    let http = stack.http();
+    let root = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let created = http
+        .json(
+            "POST",
+            "/api/v1/organizations",
+            Some(&root),
+            Some(serde_json::json!({"name": name, "email": "info@bank.test", "admin_email": admin_email})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    accept(stack, admin_email).await
+}

@@ -2,25 +2,8 @@
 //! once, invite and approve in one step, partner groups limit what a partner may request, and
 //! one login working as the bank and as its proxy partner. All four parts behind the gateway.
 
-use essentials_integration_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Http, Stack, invitation_token,
-};
+use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Http, Stack, accept};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "a good password!";
-
-async fn login(http: &Http, email: &str, password: &str) -> String {
-    let answer = http
-        .json(
-            "POST",
-            "/api/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.body);
-    answer.body["token"].as_str().expect("token").to_owned()
-}
 
 async fn send(http: &Http, method: &str, path: &str, token: &str, body: Value) -> Answer {
     http.json(method, path, Some(token), Some(body)).await
@@ -37,21 +20,6 @@ fn tomorrow() -> String {
         .expect("a date")
 }
 
-async fn accept(stack: &Stack, email: &str) -> String {
-    let http = stack.http();
-    let token = invitation_token(&stack.settings, email).await;
-    let accepted = http
-        .json(
-            "POST",
-            "/api/v1/invitations/accept",
-            None,
-            Some(json!({"token": token, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    login(&http, email, PASSWORD).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn getting_started_with_partners() {
     let stack = Stack::start(&[
@@ -61,7 +29,7 @@ async fn getting_started_with_partners() {
     ])
     .await;
     let http = stack.http();
-    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let root = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let bank = send(
         &http,
         "POST",

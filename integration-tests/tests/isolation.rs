@@ -2,55 +2,8 @@
 //! partner) gets 403 or 404 on bank A's ids on every route, and lists none of bank A's rows.
 //! (The partner routes' matrix is in partners_http.rs.)
 
-use essentials_integration_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Http, Stack, invitation_token,
-};
+use essentials_integration_tests::{Answer, Http, Stack, accept, bank};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "a good password!";
-
-async fn login(http: &Http, email: &str, password: &str) -> String {
-    let answer = http
-        .json(
-            "POST",
-            "/api/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.body);
-    answer.body["token"].as_str().expect("token").to_owned()
-}
-
-async fn accept(stack: &Stack, email: &str) -> String {
-    let http = stack.http();
-    let token = invitation_token(&stack.settings, email).await;
-    let accepted = http
-        .json(
-            "POST",
-            "/api/v1/invitations/accept",
-            None,
-            Some(json!({"token": token, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    login(&http, email, PASSWORD).await
-}
-
-async fn bank(stack: &Stack, name: &str, admin_email: &str) -> String {
-    let http = stack.http();
-    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let created = http
-        .json(
-            "POST",
-            "/api/v1/organizations",
-            Some(&root),
-            Some(json!({"name": name, "email": "info@iso.test", "admin_email": admin_email})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    accept(stack, admin_email).await
-}
 
 async fn create(http: &Http, token: &str, path: &str, body: Value) -> String {
     let answer: Answer = http.json("POST", path, Some(token), Some(body)).await;

@@ -4,55 +4,9 @@
 
 use std::time::Duration;
 
-use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, Stack, invitation_token};
+use essentials_integration_tests::{Http, Stack, accept, bank};
 use essentials_runtime::testing::wait_until;
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "a good password!";
-
-async fn login(http: &Http, email: &str, password: &str) -> String {
-    let answer = http
-        .json(
-            "POST",
-            "/api/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.body);
-    answer.body["token"].as_str().expect("token").to_owned()
-}
-
-async fn accept(stack: &Stack, email: &str) -> String {
-    let http = stack.http();
-    let token = invitation_token(&stack.settings, email).await;
-    let accepted = http
-        .json(
-            "POST",
-            "/api/v1/invitations/accept",
-            None,
-            Some(json!({"token": token, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    login(&http, email, PASSWORD).await
-}
-
-/// A bank whose admin has accepted the invitation; returns the admin's token.
-async fn bank(stack: &Stack, name: &str, admin_email: &str) -> String {
-    let http = stack.http();
-    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let created = http
-        .json(
-            "POST",
-            "/api/v1/organizations",
-            Some(&root),
-            Some(json!({"name": name, "email": "info@bank.test", "admin_email": admin_email, "admin_name": "Admin"})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    accept(stack, admin_email).await
-}
 
 /// A partner invited (and approved when `approve`), with its user signed in: (partner id, token).
 async fn partner(

@@ -29,6 +29,11 @@ fn isolated_env() -> (String, Vec<(String, String)>) {
             "127.0.0.1:0".to_owned(),
         ),
         ("ESSENTIALS__LOG__FORMAT".to_owned(), "json".to_owned()),
+        // The run's queues go away a minute after it stops.
+        (
+            "ESSENTIALS__BUS__QUEUE_EXPIRES_MS".to_owned(),
+            "60000".to_owned(),
+        ),
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
     for part in PARTS {

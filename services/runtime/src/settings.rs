@@ -56,6 +56,9 @@ pub struct BusSettings {
     pub prefetch: u16,
     /// Deliveries of one message before it goes to the dead-letter queue.
     pub delivery_limit: u32,
+    /// When set, queues are deleted after this long without consumers (`x-expires`): for test
+    /// runs, which make queues of their own. Unset in production.
+    pub queue_expires_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -186,6 +189,7 @@ impl Default for BusSettings {
             prefix: "essentials".into(),
             prefetch: 16,
             delivery_limit: 5,
+            queue_expires_ms: None,
         }
     }
 }

@@ -27,6 +27,9 @@ pub fn isolated_settings() -> Settings {
     settings.bus.prefix = name;
     settings.database.max_connections = 5;
     settings.relay.poll_interval_ms = 200;
+    // A test's queues go away a minute after its consumers do, even when the test failed
+    // before cleaning up (hundreds of left-over quorum queues slow the broker to a halt).
+    settings.bus.queue_expires_ms = Some(60_000);
     settings
 }
 

@@ -69,6 +69,7 @@ impl Fixture {
             &queue,
             &[TEST_EVENT.to_owned()],
             self.settings.bus.delivery_limit,
+            self.settings.bus.queue_expires_ms,
         )
         .await
         .expect("queue declared");

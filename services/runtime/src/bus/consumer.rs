@@ -69,6 +69,7 @@ pub struct Consumer<H> {
     bindings: Vec<String>,
     prefetch: u16,
     delivery_limit: u32,
+    queue_expires_ms: Option<u64>,
     status: BusStatus,
 }
 
@@ -110,6 +111,7 @@ impl<H: EventHandler> Consumer<H> {
             bindings: spec.bindings,
             prefetch: settings.bus.prefetch,
             delivery_limit: settings.bus.delivery_limit,
+            queue_expires_ms: settings.bus.queue_expires_ms,
             status,
         }
     }
@@ -129,6 +131,7 @@ impl<H: EventHandler> Consumer<H> {
             &self.queue,
             &self.bindings,
             self.delivery_limit,
+            self.queue_expires_ms,
         )
         .await?;
         connection.close(200, "declared".into()).await?;
@@ -168,6 +171,7 @@ impl<H: EventHandler> Consumer<H> {
             &self.queue,
             &self.bindings,
             self.delivery_limit,
+            self.queue_expires_ms,
         )
         .await?;
         channel

@@ -60,6 +60,7 @@ pub async fn declare_queue(
     queue: &str,
     bindings: &[String],
     delivery_limit: u32,
+    expires_ms: Option<u64>,
 ) -> lapin::Result<()> {
     declare_exchanges(channel, prefix).await?;
     let durable = QueueDeclareOptions {
@@ -67,8 +68,13 @@ pub async fn declare_queue(
         ..QueueDeclareOptions::default()
     };
     let dead_queue = dead_letter_queue(queue);
+    let expires =
+        expires_ms.map(|ms| AMQPValue::LongLongInt(i64::try_from(ms).unwrap_or(i64::MAX)));
     let mut dead_arguments = FieldTable::default();
     dead_arguments.insert(ShortString::from("x-queue-type"), text("quorum"));
+    if let Some(expires) = &expires {
+        dead_arguments.insert(ShortString::from("x-expires"), expires.clone());
+    }
     channel
         .queue_declare(dead_queue.as_str().into(), durable, dead_arguments)
         .await?;
@@ -96,6 +102,9 @@ pub async fn declare_queue(
         ShortString::from("x-dead-letter-routing-key"),
         text(&dead_queue),
     );
+    if let Some(expires) = expires {
+        arguments.insert(ShortString::from("x-expires"), expires);
+    }
     channel
         .queue_declare(queue.into(), durable, arguments)
         .await?;
