@@ -87,5 +87,6 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             "inventory-organization-events",
             consumer.run(context.shutdown.clone()),
         )],
+        startup: Vec::new(),
     })
 }

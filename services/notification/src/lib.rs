@@ -114,5 +114,6 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
         routes: routes.routes(),
         service_names: vec![NOTIFICATION_SERVICE, DASHBOARD_SERVICE],
         workers,
+        startup: Vec::new(),
     })
 }

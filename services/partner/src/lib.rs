@@ -87,7 +87,8 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             "essentials.partner.v1.PartnerService",
             "essentials.partner.v1.PartnerGroupService",
         ],
-        workers: vec![bootstrap, reminders, activity],
+        workers: vec![reminders, activity],
+        startup: vec![bootstrap],
     })
 }
 

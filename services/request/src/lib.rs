@@ -57,5 +57,6 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
         routes: routes.routes(),
         service_names: vec!["essentials.request.v1.RequestService"],
         workers: vec![consumer],
+        startup: Vec::new(),
     })
 }

@@ -63,6 +63,9 @@ pub struct PartServices {
     /// Fully qualified names of the gRPC services, marked SERVING when the part is ready.
     pub service_names: Vec<&'static str>,
     pub workers: Vec<Worker>,
+    /// Tasks that finish before the part reports SERVING (e.g. creating the configured first
+    /// user), so that a caller who waits for readiness finds their effects.
+    pub startup: Vec<Worker>,
 }
 
 /// How a service crate describes itself to the runtime.
@@ -143,6 +146,7 @@ pub async fn run(
     let readiness = tokio::spawn(track_readiness(
         reporter,
         services.service_names.clone(),
+        services.startup,
         bus,
         shutdown.clone(),
     ));
@@ -203,9 +207,17 @@ async fn wait_for_database(
 async fn track_readiness(
     reporter: tonic_health::server::HealthReporter,
     service_names: Vec<&'static str>,
+    startup: Vec<Worker>,
     bus: BusStatus,
     shutdown: CancellationToken,
 ) {
+    for task in startup {
+        tracing::debug!(worker = %task.name, "running start-up task");
+        tokio::select! {
+            () = task.task => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
     let mut changes = bus.subscribe();
     let mut ready = false;
     loop {
