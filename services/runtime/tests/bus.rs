@@ -470,3 +470,80 @@ async fn redelivered_duplicate_is_not_processed_twice() {
     assert_eq!(effects, expected, "each event took effect once");
     fixture.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_holds_events_instead_of_dead_lettering_them() {
+    let mut fixture = Fixture::new().await;
+    sqlx::query("CREATE TABLE effect (event_id uuid NOT NULL)")
+        .execute(&fixture.pool)
+        .await
+        .expect("table");
+    // The consumer reaches its database through a proxy that starts down.
+    let direct = db::connect_options(&fixture.settings, "bus").expect("options");
+    let postgres: SocketAddr = format!("{}:{}", direct.get_host(), direct.get_port())
+        .parse()
+        .expect("a loopback address");
+    let proxy = TcpProxy::start(postgres).await.expect("proxy");
+    let through_proxy = direct.host("127.0.0.1").port(proxy.address().port());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(300))
+        .test_before_acquire(true)
+        .connect_lazy_with(through_proxy);
+    // One redelivery at most: two failed deliveries would dead-letter the event.
+    fixture.settings.bus.delivery_limit = 1;
+    let handler = Arc::new(RecordsEffect {
+        calls: AtomicU32::new(0),
+    });
+    let spec = ConsumerSpec {
+        consumer: "test".into(),
+        purpose: "outage".into(),
+        bindings: vec![TEST_EVENT.into()],
+    };
+    let consumer = Consumer::new(
+        pool,
+        &fixture.settings,
+        spec,
+        handler.clone(),
+        BusStatus::default(),
+    );
+    let queue = consumer.queue().to_owned();
+    fixture.queues.push(queue.clone());
+    consumer.declare().await.expect("declared");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(consumer.run(shutdown.clone()));
+
+    let event = test_event();
+    fixture.publish_raw(&event.envelope).await;
+    wait_until(
+        DEADLINE,
+        "the consumer to try its database again and again",
+        || async { proxy.refused() >= 4 },
+    )
+    .await;
+    let dead_queue = bus::dead_letter_queue(&queue);
+    assert_eq!(
+        fixture.message_count(&dead_queue).await,
+        0,
+        "not dead-lettered"
+    );
+    proxy.up();
+    wait_until(
+        DEADLINE,
+        "the event's effect once the database is back",
+        || async {
+            let effects: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM effect WHERE event_id = $1")
+                    .bind(event.id)
+                    .fetch_one(&fixture.pool)
+                    .await
+                    .expect("count");
+            effects == 1
+        },
+    )
+    .await;
+    shutdown.cancel();
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(fixture.message_count(&dead_queue).await, 0);
+    assert_eq!(fixture.message_count(&queue).await, 0);
+    fixture.cleanup().await;
+}

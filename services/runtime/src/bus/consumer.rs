@@ -78,6 +78,9 @@ enum Outcome {
     Duplicate,
     Retried,
     DeadLettered,
+    /// Left unsettled at shutdown while the database was away: the broker hands it to another
+    /// consumer when this channel closes.
+    Released,
 }
 
 impl Outcome {
@@ -87,6 +90,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Retried => "retried",
             Outcome::DeadLettered => "dead_lettered",
+            Outcome::Released => "released",
         }
     }
 }
@@ -203,7 +207,7 @@ impl<H: EventHandler> Consumer<H> {
             })
             .for_each_concurrent(usize::from(self.prefetch), |delivery| async move {
                 if let Ok(delivery) = delivery {
-                    self.process(delivery).await;
+                    self.process(delivery, shutdown).await;
                 }
             })
             .await;
@@ -214,7 +218,7 @@ impl<H: EventHandler> Consumer<H> {
         Err(failure.unwrap_or_else(|| anyhow::anyhow!("the broker ended the consumer")))
     }
 
-    async fn process(&self, delivery: Delivery) {
+    async fn process(&self, delivery: Delivery, shutdown: &CancellationToken) {
         let started = Instant::now();
         let Some(event) = ReceivedEvent::decode(&delivery.data) else {
             tracing::error!(queue = %self.queue, "undecodable message; dead-lettering it");
@@ -228,7 +232,10 @@ impl<H: EventHandler> Consumer<H> {
             event_id = %event.id
         );
         crate::telemetry::set_parent_from_traceparent(&span, traceparent(&delivery).as_deref());
-        let outcome = self.handle(&event, &delivery).instrument(span).await;
+        let outcome = self
+            .handle(&event, &delivery, shutdown)
+            .instrument(span)
+            .await;
         metrics()
             .consumer_handle_duration
             .get_or_create(&QueueLabels {
@@ -238,8 +245,29 @@ impl<H: EventHandler> Consumer<H> {
         self.settle(&delivery, outcome).await;
     }
 
-    async fn handle(&self, event: &ReceivedEvent, delivery: &Delivery) -> Outcome {
-        match self.handle_once(event).await {
+    async fn handle(
+        &self,
+        event: &ReceivedEvent,
+        delivery: &Delivery,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
+        // While our own database is unreachable no handler can succeed: hold the message and
+        // wait for the database, so an outage costs it none of its bounded delivery attempts
+        // (otherwise a few seconds of downtime would dead-letter everything in flight).
+        let mut backoff = super::Backoff::default();
+        let result = loop {
+            match self.handle_once(event).await {
+                Err(error) if database_unreachable(&error) => {
+                    tracing::warn!(%error, "database unreachable; holding the event until it answers");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.next_delay()) => {}
+                        () = shutdown.cancelled() => return Outcome::Released,
+                    }
+                }
+                result => break result,
+            }
+        };
+        match result {
             Ok(true) => Outcome::Acked,
             Ok(false) => Outcome::Duplicate,
             Err(HandlerError::Permanent(error)) => {
@@ -289,6 +317,7 @@ impl<H: EventHandler> Consumer<H> {
                     .await
             }
             Outcome::DeadLettered => delivery.reject(BasicRejectOptions { requeue: false }).await,
+            Outcome::Released => Ok(true),
         };
         if let Err(error) = result {
             // The broker will redeliver it; the dedupe row makes that harmless.
@@ -302,6 +331,29 @@ impl<H: EventHandler> Consumer<H> {
             })
             .inc();
     }
+}
+
+/// The handler failed because the database could not be reached (no connection, the pool timed
+/// out, the server is shutting down), not because of the event.
+fn database_unreachable(error: &HandlerError) -> bool {
+    let HandlerError::Retry(error) = error else {
+        return false;
+    };
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed,
+            ) => true,
+            // Class 08: connection exceptions; 57P0x: the server is shutting down or starting.
+            Some(sqlx::Error::Database(database)) => database
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+            _ => false,
+        })
 }
 
 fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
