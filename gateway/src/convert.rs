@@ -34,10 +34,13 @@ pub fn optional(text: String) -> Option<String> {
 }
 
 /// `?page_size=&page_token=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Rows per page (default 50, at most 500).
     #[serde(default, deserialize_with = "number_in_query")]
     pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
 }
 
@@ -62,8 +65,9 @@ pub fn number_in_query<'de, D: serde::Deserializer<'de>>(
     }
 }
 
-/// `{"items":[…],"next_page_token":…}`.
-#[derive(Debug, Serialize)]
+/// `{"items":[…],"next_page_token":…}`: pass `next_page_token` as `page_token` for the next page
+/// (absent on the last one).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_token: Option<String>,

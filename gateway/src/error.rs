@@ -6,22 +6,29 @@ use axum::response::{IntoResponse, Response};
 use essentials_runtime::{Code, ServiceError};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// Every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// The canonical code: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+    /// ALREADY_EXISTS, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, UNAVAILABLE, PAYLOAD_TOO_LARGE…
     pub code: &'static str,
+    /// A sentence for people.
     pub message: String,
+    /// A machine-readable reason, e.g. PARTNER_NOT_APPROVED or INSUFFICIENT_STOCK.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub field_violations: Vec<FieldViolationBody>,
 }
 
-#[derive(Debug, Serialize)]
+/// One bad field: its path in the body or query (`line_items[0].quantity`) and what is wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FieldViolationBody {
     pub field: String,
     pub description: String,

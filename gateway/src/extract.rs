@@ -31,8 +31,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 FieldViolation::new("Content-Type", "must be application/json"),
             ])));
         }
-        let bytes = Bytes::from_request(request, state)
+        let ApiBody(bytes) = ApiBody::from_request(request, state).await?;
+        // serde would read a struct from an array of its fields; every body here is an object.
+        if bytes.trim_ascii_start().first() == Some(&b'[') {
+            return Err(ApiError::from(ServiceError::invalid(vec![
+                FieldViolation::new("body", "must be a JSON object"),
+            ])));
+        }
+        decode_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The raw body (PATCH bodies, CSV), with a body over the limit answered 413 in the error body.
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
             .await
+            .map(ApiBody)
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::payload_too_large()
@@ -42,8 +61,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                         "could not be read",
                     )]))
                 }
-            })?;
-        decode_json(&bytes).map(ApiJson)
+            })
     }
 }
 
@@ -54,8 +72,16 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let message = strip_position(&inner.to_string());
-        // serde reports a missing field at its parent; name the field itself.
-        let syntax = inner.is_syntax() || inner.is_eof();
+        // serde reports a missing field at its parent; name the field itself. serde_json also
+        // calls a number where an enum's name belongs a syntax error: only JSON that does not
+        // parse at all is malformed.
+        let syntax = (inner.is_syntax() || inner.is_eof())
+            && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err();
+        let message = if !syntax && inner.is_syntax() {
+            "has the wrong type or is not one of the allowed values".to_owned()
+        } else {
+            message
+        };
         let field = match message
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
@@ -113,9 +139,21 @@ fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, 
             .strip_prefix("Failed to deserialize query string: ")
             .unwrap_or(&text)
             .to_owned();
+        // serde_urlencoded names the parameter at the start of its message ("upcoming: provided
+        // string was not `true` or `false`"); name it as the field, as bodies do.
+        let named_parameter = query
+            .split('&')
+            .filter_map(|pair| pair.split('=').next())
+            .filter(|name| !name.is_empty())
+            .find(|name| {
+                detail
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(' '))
+            });
         let field = detail
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
+            .or(named_parameter)
             .unwrap_or("query")
             .to_owned();
         ApiError::from(ServiceError::invalid(vec![FieldViolation::new(

@@ -5,6 +5,7 @@
 pub mod convert;
 mod error;
 pub mod extract;
+pub mod openapi;
 mod ops;
 mod routes;
 
@@ -21,6 +22,7 @@ use essentials_runtime::{CancellationToken, Settings};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 
@@ -62,15 +64,28 @@ pub struct AppState {
     pub verifier: TokenVerifier,
 }
 
+/// Every documented route: operations and `/api/v1`.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(ops::router())
+        .nest("/api/v1", routes::router())
+}
+
+/// The OpenAPI document of the whole HTTP surface, as `/api/v1/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(documented_routes().into_openapi())
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let max_body = state.settings.gateway.max_body_bytes;
     let cors = cors_layer(&state.settings.gateway.cors_origins);
-    Router::new()
-        .merge(ops::router())
-        .nest("/api/v1", routes::router())
+    let (routes, document) = documented_routes().split_for_parts();
+    routes
+        .merge(openapi::router(openapi::finish(document)))
         .fallback(|| async { ApiError::not_found_route() })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(pass_idempotency_key_on))
         .layer(axum::middleware::from_fn(observe))
         .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -127,6 +142,36 @@ pub async fn serve(
     .await?;
     tracing::info!(part = "gateway", "stopped");
     Ok(())
+}
+
+/// A mutating request's `Idempotency-Key` goes with every gRPC call made to serve it: each owning
+/// part stores its answer under the key, so a retry gets the first answer and changes nothing.
+async fn pass_idempotency_key_on(request: Request, next: Next) -> Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let reads = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let Some(value) = request.headers().get("idempotency-key").cloned() else {
+        return next.run(request).await;
+    };
+    if reads {
+        return next.run(request).await;
+    }
+    match value.to_str().map(str::trim) {
+        Ok(key) if !key.is_empty() && key.len() <= 200 => {
+            essentials_runtime::idempotency::with_client_key(key.to_owned(), next.run(request))
+                .await
+        }
+        _ => ApiError::from(essentials_runtime::ServiceError::invalid(vec![
+            essentials_runtime::FieldViolation::new(
+                "Idempotency-Key",
+                "must be 1 to 200 visible ASCII characters",
+            ),
+        ]))
+        .into_response(),
+    }
 }
 
 /// Access log, request metrics and a span per request (child of the caller's trace).

@@ -3,31 +3,48 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::{Value, json};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
 const UPSTREAM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
+/// `{"status":"alive"}` while the gateway answers at all, and `{"status":"ready"|"not_ready",
+/// "upstreams":{part: serving|not_serving|unreachable|timeout}}` from readiness.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only describes the answer in the document.
+struct HealthDto {
+    status: String,
+    upstreams: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The gateway answers", body = HealthDto)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "alive"}))
 }
 
-/// 200 only when every part reports SERVING; the body says which did not.
+/// Readiness: 200 only when every part reports SERVING; the body says which did not.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Every part is serving", body = HealthDto),
+        (status = 503, description = "A part is not serving", body = HealthDto),
+    ))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let checks = state.upstreams.named().map(|(name, channel)| async move {
         let mut client = HealthClient::new(channel);
@@ -65,6 +82,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Prometheus metrics (OpenMetrics text): HTTP requests by route and status, latencies, gRPC
+/// calls, outbox and consumer figures, e-mails sent and failed.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "OpenMetrics text", body = String,
+        content_type = "application/openmetrics-text")))]
 async fn metrics() -> impl IntoResponse {
     (
         [(

@@ -1,5 +1,8 @@
 //! Helpers for end-to-end tests: parts and the gateway started in this process with isolated
-//! databases and bus names, and a small HTTP client for the public API.
+//! databases and bus names, and a small HTTP client for the public API that checks every answer
+//! against the gateway's OpenAPI document.
+
+pub mod contract;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,9 +87,11 @@ impl Stack {
         }
     }
 
+    /// A client whose every answer is checked against the OpenAPI document.
     pub fn http(&self) -> Http {
         Http {
             address: self.gateway,
+            check_contract: true,
         }
     }
 
@@ -150,9 +155,20 @@ impl Answer {
 #[derive(Clone, Copy)]
 pub struct Http {
     pub address: SocketAddr,
+    /// Panics on an answer the OpenAPI document does not describe (see [`contract`]).
+    pub check_contract: bool,
 }
 
 impl Http {
+    /// The same client without the contract check, for probing what is deliberately outside
+    /// the document.
+    pub fn unchecked(self) -> Self {
+        Self {
+            check_contract: false,
+            ..self
+        }
+    }
+
     pub async fn send(
         &self,
         method: &str,
@@ -184,7 +200,17 @@ impl Http {
         stream.write_all(body).await.expect("write body");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read");
-        parse_answer(&raw)
+        let answer = parse_answer(&raw);
+        let documented_route = !method.eq_ignore_ascii_case("OPTIONS")
+            && !path.starts_with("/docs")
+            && !path.starts_with(essentials_gateway::openapi::DOCUMENT_PATH);
+        if self.check_contract
+            && documented_route
+            && let Err(mismatch) = contract::check_answer(method, path, answer.status, &answer.body)
+        {
+            panic!("the answer breaks the API contract: {mismatch}");
+        }
+        answer
     }
 
     pub async fn json(

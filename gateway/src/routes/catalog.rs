@@ -1,11 +1,8 @@
 //! Items, item categories and storage locations (API.md § Catalog and stock).
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::catalog_service_client::CatalogServiceClient;
 use essentials_proto::inventory::v1::storage_location_service_client::StorageLocationServiceClient;
@@ -13,6 +10,9 @@ use essentials_runtime::auth::forward;
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -20,36 +20,16 @@ use crate::convert::{Page, PageQuery, optional, patch_body, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/items", get(list_items).post(create_item))
-        .route("/items/{id}", get(get_item).patch(update_item))
-        .route(
-            "/item_categories",
-            get(list_categories).post(create_category),
-        )
-        .route(
-            "/item_categories/{id}",
-            get(get_category)
-                .patch(update_category)
-                .delete(delete_category),
-        )
-        .route(
-            "/storage_locations",
-            get(list_locations).post(create_location),
-        )
-        .route(
-            "/storage_locations/{id}",
-            get(get_location).patch(update_location),
-        )
-        .route(
-            "/storage_locations/{id}/deactivate",
-            post(deactivate_location),
-        )
-        .route(
-            "/storage_locations/{id}/reactivate",
-            post(reactivate_location),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_items, create_item))
+        .routes(routes!(get_item, update_item))
+        .routes(routes!(list_categories, create_category))
+        .routes(routes!(get_category, update_category, delete_category))
+        .routes(routes!(list_locations, create_location))
+        .routes(routes!(get_location, update_location))
+        .routes(routes!(deactivate_location))
+        .routes(routes!(reactivate_location))
 }
 
 fn catalog(state: &AppState) -> CatalogServiceClient<Channel> {
@@ -77,8 +57,10 @@ fn nothing_to_change() -> ApiError {
     )]))
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// The category an item is reported under.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ReportingCategory)]
 pub enum ReportingCategoryDto {
     AdultIncontinence,
     ClothDiapers,
@@ -125,7 +107,8 @@ impl ReportingCategoryDto {
 }
 
 /// An item as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Item)]
 pub struct ItemDto {
     id: String,
     name: String,
@@ -171,9 +154,11 @@ fn item_answer(item: Option<pb::Item>) -> Result<Json<ItemDto>, ApiError> {
         .ok_or_else(|| missing("item"))
 }
 
-/// The writable fields of an item (create: name required; PATCH: the fields present).
-#[derive(Debug, Default, Deserialize)]
+/// The writable fields of an item (create: name required; PATCH: the fields present, at least
+/// one).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ItemFields)]
 struct ItemBody {
     name: Option<String>,
     item_category_id: Option<String>,
@@ -212,16 +197,25 @@ impl ItemBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ItemListQuery {
+    /// Only the items of this category.
     item_category_id: Option<String>,
+    /// Include deactivated items (default false).
     include_inactive: Option<bool>,
+    /// Only the items partners may (true) or may not (false) request.
     visible_to_partners: Option<bool>,
+    /// Only the items whose name contains this text.
     name_contains: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
+/// The bank's items (active ones unless `include_inactive`).
+#[utoipa::path(get, path = "/items", tag = "catalog", params(ItemListQuery, PageQuery),
+    responses((status = 200, description = "A page of items", body = Page<ItemDto>)))]
 async fn list_items(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -248,6 +242,9 @@ async fn list_items(
     )))
 }
 
+/// Add an item (`name` required, unique in the bank, else 409 NAME_TAKEN).
+#[utoipa::path(post, path = "/items", tag = "catalog", request_body = ItemBody,
+    responses((status = 201, description = "The new item", body = ItemDto)))]
 async fn create_item(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -270,6 +267,10 @@ async fn create_item(
     Ok((StatusCode::CREATED, item_answer(answer.item)?))
 }
 
+/// One item.
+#[utoipa::path(get, path = "/items/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The item")),
+    responses((status = 200, description = "The item", body = ItemDto)))]
 async fn get_item(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -287,11 +288,16 @@ async fn get_item(
     item_answer(answer.item)
 }
 
+/// Change some of an item's fields (the keys sent; at least one); deactivating an item in
+/// stock is 409 ITEM_IN_STOCK.
+#[utoipa::path(patch, path = "/items/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The item")), request_body = ItemBody,
+    responses((status = 200, description = "The item as it now is", body = ItemDto)))]
 async fn update_item(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<ItemDto>, ApiError> {
     let (patch, keys) = patch_body::<ItemBody>(&body)?;
     if keys.is_empty() {
@@ -310,7 +316,9 @@ async fn update_item(
     item_answer(answer.item)
 }
 
-#[derive(Debug, Serialize)]
+/// A category of items (partner groups are allowed to request by category).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ItemCategory)]
 pub struct ItemCategoryDto {
     id: String,
     name: String,
@@ -337,13 +345,19 @@ fn category_answer(category: Option<pb::ItemCategory>) -> Result<Json<ItemCatego
         .ok_or_else(|| missing("item category"))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The writable fields of an item category (PATCH: the fields present, at least one).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ItemCategoryFields)]
 struct CategoryBody {
     name: Option<String>,
     description: Option<String>,
 }
 
+/// The bank's item categories.
+#[utoipa::path(get, path = "/item_categories", tag = "catalog", params(PageQuery),
+    responses((status = 200, description = "A page of item categories",
+        body = Page<ItemCategoryDto>)))]
 async fn list_categories(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -369,6 +383,9 @@ async fn list_categories(
     )))
 }
 
+/// Add an item category (the name is unique in the bank, else 409 NAME_TAKEN).
+#[utoipa::path(post, path = "/item_categories", tag = "catalog", request_body = CategoryBody,
+    responses((status = 201, description = "The new item category", body = ItemCategoryDto)))]
 async fn create_category(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -392,6 +409,10 @@ async fn create_category(
     Ok((StatusCode::CREATED, category_answer(answer.item_category)?))
 }
 
+/// One item category.
+#[utoipa::path(get, path = "/item_categories/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The item category")),
+    responses((status = 200, description = "The item category", body = ItemCategoryDto)))]
 async fn get_category(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -409,11 +430,16 @@ async fn get_category(
     category_answer(answer.item_category)
 }
 
+/// Change an item category's name or description (the keys sent; at least one).
+#[utoipa::path(patch, path = "/item_categories/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The item category")), request_body = CategoryBody,
+    responses((status = 200, description = "The item category as it now is",
+        body = ItemCategoryDto)))]
 async fn update_category(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<ItemCategoryDto>, ApiError> {
     let (patch, keys) = patch_body::<CategoryBody>(&body)?;
     if keys.is_empty() {
@@ -437,6 +463,10 @@ async fn update_category(
     category_answer(answer.item_category)
 }
 
+/// Delete an item category.
+#[utoipa::path(delete, path = "/item_categories/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The item category")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_category(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -453,8 +483,10 @@ async fn delete_category(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// The kind of space a storage location is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = WarehouseType)]
 enum WarehouseTypeDto {
     Residential,
     SelfStorage,
@@ -485,7 +517,9 @@ impl WarehouseTypeDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A place where the bank keeps stock.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StorageLocation)]
 pub struct StorageLocationDto {
     id: String,
     name: String,
@@ -522,8 +556,10 @@ fn location_answer(
         .ok_or_else(|| missing("storage location"))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The writable fields of a storage location (PATCH: the fields present, at least one).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StorageLocationFields)]
 struct LocationBody {
     name: Option<String>,
     address: Option<String>,
@@ -546,13 +582,21 @@ impl LocationBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LocationListQuery {
+    /// Include deactivated locations (default false).
     include_inactive: Option<bool>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
+/// The bank's storage locations (active ones unless `include_inactive`).
+#[utoipa::path(get, path = "/storage_locations", tag = "catalog",
+    params(LocationListQuery, PageQuery),
+    responses((status = 200, description = "A page of storage locations",
+        body = Page<StorageLocationDto>)))]
 async fn list_locations(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -579,6 +623,9 @@ async fn list_locations(
     )))
 }
 
+/// Add a storage location.
+#[utoipa::path(post, path = "/storage_locations", tag = "catalog", request_body = LocationBody,
+    responses((status = 201, description = "The new storage location", body = StorageLocationDto)))]
 async fn create_location(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -601,6 +648,10 @@ async fn create_location(
     ))
 }
 
+/// One storage location.
+#[utoipa::path(get, path = "/storage_locations/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The storage location")),
+    responses((status = 200, description = "The storage location", body = StorageLocationDto)))]
 async fn get_location(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -618,11 +669,16 @@ async fn get_location(
     location_answer(answer.storage_location)
 }
 
+/// Change some of a storage location's fields (the keys sent; at least one).
+#[utoipa::path(patch, path = "/storage_locations/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The storage location")), request_body = LocationBody,
+    responses((status = 200, description = "The storage location as it now is",
+        body = StorageLocationDto)))]
 async fn update_location(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<StorageLocationDto>, ApiError> {
     let (patch, keys) = patch_body::<LocationBody>(&body)?;
     if keys.is_empty() {
@@ -641,6 +697,12 @@ async fn update_location(
     location_answer(answer.storage_location)
 }
 
+/// Deactivate a storage location → active = false; one that still holds stock is 409
+/// STORAGE_LOCATION_NOT_EMPTY.
+#[utoipa::path(post, path = "/storage_locations/{id}/deactivate", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The storage location")),
+    responses((status = 200, description = "The storage location, now inactive",
+        body = StorageLocationDto)))]
 async fn deactivate_location(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -658,6 +720,11 @@ async fn deactivate_location(
     location_answer(answer.storage_location)
 }
 
+/// Reactivate a storage location → active = true.
+#[utoipa::path(post, path = "/storage_locations/{id}/reactivate", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The storage location")),
+    responses((status = 200, description = "The storage location, now active",
+        body = StorageLocationDto)))]
 async fn reactivate_location(
     State(state): State<AppState>,
     Caller(caller): Caller,

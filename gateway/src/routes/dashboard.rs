@@ -5,10 +5,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
 use essentials_proto::notification::v1 as pb;
 use essentials_proto::notification::v1::dashboard_service_client::DashboardServiceClient;
 use essentials_proto::notification::v1::notification_service_client::NotificationServiceClient;
@@ -16,20 +14,25 @@ use essentials_runtime::auth::forward;
 use essentials_runtime::{FieldViolation, ServiceError};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::convert::{Page, optional, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Caller};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard", get(get_dashboard))
-        .route("/dashboard/stream", get(stream_dashboard))
-        .route("/emails", get(list_emails))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_dashboard))
+        .routes(routes!(stream_dashboard))
+        .routes(routes!(list_emails))
 }
 
-#[derive(Debug, Serialize)]
+/// A pending or started request.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DashboardOutstandingRequest)]
 pub struct OutstandingRequestDto {
     pub request_id: String,
     pub partner_id: String,
@@ -40,7 +43,9 @@ pub struct OutstandingRequestDto {
     pub created_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A partner waiting for the bank's review.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DashboardPartnerApproval)]
 pub struct PartnerApprovalDto {
     pub partner_id: String,
     pub name: String,
@@ -49,7 +54,9 @@ pub struct PartnerApprovalDto {
     pub review_requested_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An item whose bank-wide stock is below its minimum or recommended quantity.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DashboardLowInventory)]
 pub struct LowInventoryDto {
     pub item_id: String,
     pub name: String,
@@ -59,7 +66,9 @@ pub struct LowInventoryDto {
     pub below_minimum: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// What the bank should look at now.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Dashboard)]
 pub struct DashboardDto {
     pub outstanding_requests: Vec<OutstandingRequestDto>,
     /// Every pending and started request (the list above shows up to 25).
@@ -118,6 +127,10 @@ impl From<pb::Dashboard> for DashboardDto {
     }
 }
 
+/// The bank's dashboard: outstanding requests, partners to review, low inventory, upcoming
+/// distributions.
+#[utoipa::path(get, path = "/dashboard", tag = "dashboard",
+    responses((status = 200, description = "The dashboard", body = DashboardDto)))]
 async fn get_dashboard(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -130,9 +143,16 @@ async fn get_dashboard(
     Ok(Json(response.dashboard.unwrap_or_default().into()))
 }
 
-/// `text/event-stream`: a `dashboard` event with the whole dashboard at once, then one each time
-/// it changes (`id` is the dashboard's version). The stream ends when the notification part ends
-/// it (clients reconnect, as EventSource does by itself).
+/// The dashboard live, as server-sent events: a `dashboard` event with the whole dashboard at
+/// once, then one each time it changes.
+///
+/// `text/event-stream`: each event's `data` is a Dashboard (JSON) and its `id` the dashboard's
+/// version; a keep-alive comment every 15 s. The stream ends when the notification part ends it
+/// (clients reconnect, as EventSource does by itself).
+#[utoipa::path(get, path = "/dashboard/stream", tag = "dashboard",
+    responses((status = 200,
+        description = "`dashboard` events: `id` the version, `data` the Dashboard as JSON",
+        content_type = "text/event-stream", body = String)))]
 async fn stream_dashboard(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -157,18 +177,25 @@ async fn stream_dashboard(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EmailQuery {
+    /// Only the e-mails to this address.
     pub to: Option<String>,
+    /// Only the e-mails of this event type.
     pub event_type: Option<String>,
     /// `pending`, `sent` or `failed`.
     pub status: Option<String>,
+    /// Rows per page (default 50, at most 500).
     pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An e-mail the bank's events sent (or tried to).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Email)]
 pub struct EmailDto {
     pub id: String,
     pub to: String,
@@ -192,6 +219,9 @@ fn status_name(status: pb::EmailStatus) -> &'static str {
     }
 }
 
+/// The e-mail log of the bank, filtered by recipient, event type or status.
+#[utoipa::path(get, path = "/emails", tag = "dashboard", params(EmailQuery),
+    responses((status = 200, description = "A page of e-mails", body = Page<EmailDto>)))]
 async fn list_emails(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -2,11 +2,8 @@
 //! (`GET /partner/distributions`).
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use essentials_proto::common::v1::DeliveryMethod;
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
@@ -14,6 +11,9 @@ use essentials_runtime::ServiceError;
 use essentials_runtime::auth::forward;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::inventory::{LineItemDto, from_lines, optional_time, to_lines};
@@ -22,28 +22,26 @@ use crate::convert::{Page, PageQuery, optional, patch_body, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/distributions",
-            get(list_distributions).post(create_distribution),
-        )
-        .route(
-            "/distributions/{id}",
-            get(get_distribution)
-                .patch(update_distribution)
-                .delete(reclaim_distribution),
-        )
-        .route("/distributions/{id}/complete", post(complete_distribution))
-        .route("/partner/distributions", get(list_partner_distributions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_distributions, create_distribution))
+        .routes(routes!(
+            get_distribution,
+            update_distribution,
+            reclaim_distribution
+        ))
+        .routes(routes!(complete_distribution))
+        .routes(routes!(list_partner_distributions))
 }
 
 fn client(state: &AppState) -> DistributionServiceClient<Channel> {
     DistributionServiceClient::new(state.upstreams.inventory.clone())
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// How the partner gets a distribution.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DeliveryMethod)]
 enum DeliveryMethodDto {
     PickUp,
     Delivery,
@@ -68,7 +66,9 @@ impl DeliveryMethodDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// An item whose bank-wide stock fell below its minimum or recommended quantity.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LowStockWarning)]
 struct LowStockDto {
     item_id: String,
     item_name: String,
@@ -78,17 +78,22 @@ struct LowStockDto {
     below_minimum: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// Stock going out to a partner.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Distribution)]
 struct DistributionDto {
     id: String,
     partner_id: String,
     storage_location_id: String,
     issued_at: Option<String>,
     delivery_method: DeliveryMethodDto,
+    /// In cents; null unless `delivery_method` is shipped.
     shipping_cost: Option<i64>,
     comment: String,
     agency_rep: String,
+    /// The request this distribution fulfils, if any.
     request_id: Option<String>,
+    /// scheduled or complete.
     state: &'static str,
     reminder_email_enabled: bool,
     line_items: Vec<LineItemDto>,
@@ -97,6 +102,7 @@ struct DistributionDto {
     user_id: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
+    /// Only in the answers to create and update, and only when some item runs low.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     low_stock_warnings: Vec<LowStockDto>,
 }
@@ -152,9 +158,11 @@ fn answer(
         .ok_or_else(|| ApiError::from(ServiceError::internal("no distribution in the answer")))
 }
 
-/// `shipping_cost` is in cents (integer money, as everywhere in the API).
-#[derive(Debug, Default, Deserialize)]
+/// A distribution's writable fields (create, or PATCH with the keys to change). `shipping_cost`
+/// is in cents (integer money, as everywhere in the API); `issued_at` is RFC 3339.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DistributionFields)]
 struct DistributionBody {
     partner_id: Option<String>,
     storage_location_id: Option<String>,
@@ -187,12 +195,18 @@ impl DistributionBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this partner's (ignored by /partner/distributions).
     partner_id: Option<Uuid>,
+    /// Only the ones from this storage location.
     storage_location_id: Option<Uuid>,
+    /// true: issued today or later and not complete; on /partner/distributions false: issued
+    /// before today.
     upcoming: Option<bool>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
@@ -235,6 +249,10 @@ async fn list(
     )))
 }
 
+/// The bank's distributions.
+#[utoipa::path(get, path = "/distributions", tag = "distributions", params(ListQuery, PageQuery),
+    responses((status = 200, description = "A page of distributions",
+        body = Page<DistributionDto>)))]
 async fn list_distributions(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -245,6 +263,10 @@ async fn list_distributions(
 
 /// The partner's own distributions: `upcoming=true` for issued today or later and not complete,
 /// `upcoming=false` for the ones issued before today, absent for all.
+#[utoipa::path(get, path = "/partner/distributions", tag = "partner portal",
+    params(ListQuery, PageQuery),
+    responses((status = 200, description = "A page of the partner's distributions",
+        body = Page<DistributionDto>)))]
 async fn list_partner_distributions(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -264,6 +286,13 @@ async fn list_partner_distributions(
     list(&state, &caller, request).await
 }
 
+/// Create a distribution (state scheduled): its lines leave the location's stock; too little is
+/// 409 INSUFFICIENT_STOCK; with `request_id`, that request must still be open (else 409
+/// REQUEST_ALREADY_FULFILLED or REQUEST_NOT_FULFILLABLE).
+#[utoipa::path(post, path = "/distributions", tag = "distributions",
+    request_body = DistributionBody,
+    responses((status = 201, description = "The distribution, with any low-stock warnings",
+        body = DistributionDto)))]
 async fn create_distribution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -287,6 +316,10 @@ async fn create_distribution(
     ))
 }
 
+/// One distribution.
+#[utoipa::path(get, path = "/distributions/{id}", tag = "distributions",
+    params(("id" = Uuid, Path, description = "The distribution")),
+    responses((status = 200, description = "The distribution", body = DistributionDto)))]
 async fn get_distribution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -304,11 +337,18 @@ async fn get_distribution(
     answer(found.distribution, Vec::new())
 }
 
+/// Change some of a distribution's fields (the keys sent; at least one); stock follows the new
+/// lines; a complete or past one only by org_admin (else 403).
+#[utoipa::path(patch, path = "/distributions/{id}", tag = "distributions",
+    params(("id" = Uuid, Path, description = "The distribution")), request_body = DistributionBody,
+    responses((status = 200,
+        description = "The distribution as it now is, with any low-stock warnings",
+        body = DistributionDto)))]
 async fn update_distribution(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<DistributionDto>, ApiError> {
     let (patch, keys) = patch_body::<DistributionBody>(&body)?;
     let paths: Vec<String> = keys
@@ -340,6 +380,12 @@ async fn update_distribution(
     answer(updated.distribution, updated.low_stock_warnings)
 }
 
+/// Mark a distribution complete → complete; one already complete is 409
+/// DISTRIBUTION_ALREADY_COMPLETE.
+#[utoipa::path(post, path = "/distributions/{id}/complete", tag = "distributions",
+    params(("id" = Uuid, Path, description = "The distribution")),
+    responses((status = 200, description = "The distribution, now complete",
+        body = DistributionDto)))]
 async fn complete_distribution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -357,7 +403,11 @@ async fn complete_distribution(
     answer(completed.distribution, Vec::new())
 }
 
-/// DELETE: reclaim; 200 with the distribution as it was.
+/// Reclaim a distribution: its stock goes back to the location and it is deleted; 200 with the
+/// distribution as it was.
+#[utoipa::path(delete, path = "/distributions/{id}", tag = "distributions",
+    params(("id" = Uuid, Path, description = "The distribution")),
+    responses((status = 200, description = "The distribution as it was", body = DistributionDto)))]
 async fn reclaim_distribution(
     State(state): State<AppState>,
     Caller(caller): Caller,

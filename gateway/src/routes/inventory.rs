@@ -1,10 +1,8 @@
 //! Stock: balances, the ledger, and the documents that move stock (API.md § Catalog and stock).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use essentials_proto::common::v1::LineItem;
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
@@ -12,6 +10,9 @@ use essentials_runtime::auth::forward;
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -19,21 +20,21 @@ use crate::convert::{Page, PageQuery, optional, parse_timestamp, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/inventory", get(get_inventory))
-        .route("/inventory/ledger", get(list_ledger))
-        .route("/donations", get(list_donations).post(create_donation))
-        .route("/donations/{id}", get(get_donation).delete(delete_donation))
-        .route("/purchases", post(create_purchase))
-        .route("/purchases/{id}", get(get_purchase))
-        .route("/adjustments", post(create_adjustment))
-        .route("/adjustments/{id}", get(get_adjustment))
-        .route("/transfers", post(create_transfer))
-        .route("/transfers/{id}", get(get_transfer).delete(delete_transfer))
-        .route("/audits", post(create_audit))
-        .route("/audits/{id}", get(get_audit).delete(delete_audit))
-        .route("/audits/{id}/finalize", post(finalize_audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_inventory))
+        .routes(routes!(list_ledger))
+        .routes(routes!(list_donations, create_donation))
+        .routes(routes!(get_donation, delete_donation))
+        .routes(routes!(create_purchase))
+        .routes(routes!(get_purchase))
+        .routes(routes!(create_adjustment))
+        .routes(routes!(get_adjustment))
+        .routes(routes!(create_transfer))
+        .routes(routes!(get_transfer, delete_transfer))
+        .routes(routes!(create_audit))
+        .routes(routes!(get_audit, delete_audit))
+        .routes(routes!(finalize_audit))
 }
 
 fn client(state: &AppState) -> InventoryServiceClient<Channel> {
@@ -45,8 +46,9 @@ fn missing(what: &str) -> ApiError {
 }
 
 /// `{item_id, quantity}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LineItem)]
 pub struct LineItemDto {
     pub item_id: String,
     pub quantity: i32,
@@ -82,28 +84,41 @@ pub fn optional_time(
         .map_err(ApiError::from)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InventoryQuery {
+    /// Only this storage location.
     storage_location_id: Option<Uuid>,
+    /// Only this item.
     item_id: Option<Uuid>,
+    /// One balance per item over every location (`storage_location_id` is then null).
     bank_wide: Option<bool>,
+    /// Include balances of zero (default false).
     include_zero: Option<bool>,
     /// Balances as of this moment (RFC 3339), from the ledger.
     as_of: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// How many of an item are on hand at a location (or bank-wide).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StockBalance)]
 struct BalanceDto {
+    /// null for a bank-wide balance.
     storage_location_id: Option<String>,
     item_id: String,
     quantity: i32,
 }
 
-#[derive(Debug, Serialize)]
+/// Stock balances (`{"items":[…]}`, not paged).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StockBalances)]
 struct BalancesDto {
     items: Vec<BalanceDto>,
 }
 
+/// Stock balances now, or as of a past moment (`as_of`, from the ledger).
+#[utoipa::path(get, path = "/inventory", tag = "inventory", params(InventoryQuery),
+    responses((status = 200, description = "The balances", body = BalancesDto)))]
 async fn get_inventory(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -159,22 +174,32 @@ async fn get_inventory(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LedgerQuery {
+    /// Only this storage location.
     storage_location_id: Option<Uuid>,
+    /// Only this item.
     item_id: Option<Uuid>,
+    /// Only the entries of this document (donation, purchase, adjustment, transfer, audit,
+    /// distribution).
     source_id: Option<Uuid>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
-#[derive(Debug, Serialize)]
+/// One change to a balance, and the document that made it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LedgerEntry)]
 struct LedgerEntryDto {
     id: String,
     storage_location_id: String,
     item_id: String,
     quantity_change: i32,
     quantity_after: i32,
+    /// donation, donation_deleted, purchase, purchase_deleted, adjustment, transfer,
+    /// transfer_deleted, audit, distribution, distribution_updated or distribution_reclaimed.
     source_type: &'static str,
     source_id: String,
     effective_at: Option<String>,
@@ -200,6 +225,10 @@ fn source_type_name(value: i32) -> &'static str {
     }
 }
 
+/// The stock ledger: every change to a balance, newest first.
+#[utoipa::path(get, path = "/inventory/ledger", tag = "inventory", params(LedgerQuery, PageQuery),
+    responses((status = 200, description = "A page of ledger entries",
+        body = Page<LedgerEntryDto>)))]
 async fn list_ledger(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -246,8 +275,10 @@ async fn list_ledger(
     )))
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// Where a donation came from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DonationSource)]
 enum DonationSourceDto {
     ProductDrive,
     Manufacturer,
@@ -277,8 +308,10 @@ impl DonationSourceDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A donation received into one storage location; `issued_at` is RFC 3339 (default now).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateDonation)]
 struct DonationBody {
     storage_location_id: String,
     issued_at: Option<String>,
@@ -289,7 +322,9 @@ struct DonationBody {
     line_items: Vec<LineItemDto>,
 }
 
-#[derive(Debug, Serialize)]
+/// A donation.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Donation)]
 struct DonationDto {
     id: String,
     storage_location_id: String,
@@ -321,6 +356,9 @@ fn donation_answer(donation: Option<pb::Donation>) -> Result<Json<DonationDto>, 
     }))
 }
 
+/// Record a donation: its lines are added to the location's stock.
+#[utoipa::path(post, path = "/donations", tag = "inventory", request_body = DonationBody,
+    responses((status = 201, description = "The donation", body = DonationDto)))]
 async fn create_donation(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -350,6 +388,10 @@ async fn create_donation(
     Ok((StatusCode::CREATED, donation_answer(answer.donation)?))
 }
 
+/// One donation.
+#[utoipa::path(get, path = "/donations/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The donation")),
+    responses((status = 200, description = "The donation", body = DonationDto)))]
 async fn get_donation(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -367,6 +409,9 @@ async fn get_donation(
     donation_answer(answer.donation)
 }
 
+/// The bank's donations.
+#[utoipa::path(get, path = "/donations", tag = "inventory", params(PageQuery),
+    responses((status = 200, description = "A page of donations", body = Page<DonationDto>)))]
 async fn list_donations(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -392,6 +437,11 @@ async fn list_donations(
     Ok(Json(Page::new(items, answer.next_page_token)))
 }
 
+/// Delete a donation and take its stock back out (org_admin); too little stock left is 409
+/// INSUFFICIENT_STOCK.
+#[utoipa::path(delete, path = "/donations/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The donation")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_donation(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -408,8 +458,10 @@ async fn delete_donation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// A purchase received into one storage location; `issued_at` is RFC 3339 (default now).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreatePurchase)]
 struct PurchaseBody {
     storage_location_id: String,
     issued_at: Option<String>,
@@ -419,7 +471,9 @@ struct PurchaseBody {
     line_items: Vec<LineItemDto>,
 }
 
-#[derive(Debug, Serialize)]
+/// A purchase.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Purchase)]
 struct PurchaseDto {
     id: String,
     storage_location_id: String,
@@ -449,6 +503,9 @@ fn purchase_answer(purchase: Option<pb::Purchase>) -> Result<Json<PurchaseDto>, 
     }))
 }
 
+/// Record a purchase: its lines are added to the location's stock.
+#[utoipa::path(post, path = "/purchases", tag = "inventory", request_body = PurchaseBody,
+    responses((status = 201, description = "The purchase", body = PurchaseDto)))]
 async fn create_purchase(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -477,6 +534,10 @@ async fn create_purchase(
     Ok((StatusCode::CREATED, purchase_answer(answer.purchase)?))
 }
 
+/// One purchase.
+#[utoipa::path(get, path = "/purchases/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The purchase")),
+    responses((status = 200, description = "The purchase", body = PurchaseDto)))]
 async fn get_purchase(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -494,15 +555,19 @@ async fn get_purchase(
     purchase_answer(answer.purchase)
 }
 
-#[derive(Debug, Deserialize)]
+/// A correction of stock at one location: each line's quantity is added (negative to remove).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateAdjustment)]
 struct AdjustmentBody {
     storage_location_id: String,
     comment: String,
     line_items: Vec<LineItemDto>,
 }
 
-#[derive(Debug, Serialize)]
+/// An adjustment.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Adjustment)]
 struct AdjustmentDto {
     id: String,
     storage_location_id: String,
@@ -524,6 +589,9 @@ fn adjustment_answer(adjustment: Option<pb::Adjustment>) -> Result<Json<Adjustme
     }))
 }
 
+/// Adjust stock at a location; taking out more than is there is 409 INSUFFICIENT_STOCK.
+#[utoipa::path(post, path = "/adjustments", tag = "inventory", request_body = AdjustmentBody,
+    responses((status = 201, description = "The adjustment", body = AdjustmentDto)))]
 async fn create_adjustment(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -548,6 +616,10 @@ async fn create_adjustment(
     Ok((StatusCode::CREATED, adjustment_answer(answer.adjustment)?))
 }
 
+/// One adjustment.
+#[utoipa::path(get, path = "/adjustments/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The adjustment")),
+    responses((status = 200, description = "The adjustment", body = AdjustmentDto)))]
 async fn get_adjustment(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -565,8 +637,10 @@ async fn get_adjustment(
     adjustment_answer(answer.adjustment)
 }
 
-#[derive(Debug, Deserialize)]
+/// Stock moved from one storage location to another.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateTransfer)]
 struct TransferBody {
     from_storage_location_id: String,
     to_storage_location_id: String,
@@ -574,7 +648,9 @@ struct TransferBody {
     line_items: Vec<LineItemDto>,
 }
 
-#[derive(Debug, Serialize)]
+/// A transfer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Transfer)]
 struct TransferDto {
     id: String,
     from_storage_location_id: String,
@@ -598,6 +674,9 @@ fn transfer_answer(transfer: Option<pb::Transfer>) -> Result<Json<TransferDto>, 
     }))
 }
 
+/// Move stock between two locations; moving more than is there is 409 INSUFFICIENT_STOCK.
+#[utoipa::path(post, path = "/transfers", tag = "inventory", request_body = TransferBody,
+    responses((status = 201, description = "The transfer", body = TransferDto)))]
 async fn create_transfer(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -623,6 +702,10 @@ async fn create_transfer(
     Ok((StatusCode::CREATED, transfer_answer(answer.transfer)?))
 }
 
+/// One transfer.
+#[utoipa::path(get, path = "/transfers/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The transfer")),
+    responses((status = 200, description = "The transfer", body = TransferDto)))]
 async fn get_transfer(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -640,6 +723,11 @@ async fn get_transfer(
     transfer_answer(answer.transfer)
 }
 
+/// Delete a transfer and move its stock back; refused with 409 AUDITED_SINCE when a finalized
+/// audit has counted its items since, or INSUFFICIENT_STOCK.
+#[utoipa::path(delete, path = "/transfers/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The transfer")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_transfer(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -656,17 +744,22 @@ async fn delete_transfer(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// A count of stock at one location (at least one line): the quantities counted.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateAudit)]
 struct AuditBody {
     storage_location_id: String,
     line_items: Vec<LineItemDto>,
 }
 
-#[derive(Debug, Serialize)]
+/// An audit.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Audit)]
 struct AuditDto {
     id: String,
     storage_location_id: String,
+    /// in_progress, confirmed or finalized.
     status: &'static str,
     line_items: Vec<LineItemDto>,
     user_id: Option<String>,
@@ -694,6 +787,9 @@ fn audit_answer(audit: Option<pb::Audit>) -> Result<Json<AuditDto>, ApiError> {
     }))
 }
 
+/// Start an audit of a location (status in_progress); it changes no stock until finalized.
+#[utoipa::path(post, path = "/audits", tag = "inventory", request_body = AuditBody,
+    responses((status = 201, description = "The audit", body = AuditDto)))]
 async fn create_audit(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -724,6 +820,10 @@ async fn create_audit(
     Ok((StatusCode::CREATED, audit_answer(answer.audit)?))
 }
 
+/// One audit.
+#[utoipa::path(get, path = "/audits/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The audit")),
+    responses((status = 200, description = "The audit", body = AuditDto)))]
 async fn get_audit(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -741,6 +841,11 @@ async fn get_audit(
     audit_answer(answer.audit)
 }
 
+/// Finalize an audit (org_admin) → finalized: the location's balances become the counted
+/// quantities; an already finalized audit is 409 AUDIT_FINALIZED.
+#[utoipa::path(post, path = "/audits/{id}/finalize", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The audit")),
+    responses((status = 200, description = "The audit, now finalized", body = AuditDto)))]
 async fn finalize_audit(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -758,6 +863,10 @@ async fn finalize_audit(
     audit_answer(answer.audit)
 }
 
+/// Delete an audit that is not finalized (org_admin), else 409 AUDIT_FINALIZED.
+#[utoipa::path(delete, path = "/audits/{id}", tag = "inventory",
+    params(("id" = Uuid, Path, description = "The audit")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_audit(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -1,6 +1,6 @@
 //! One router per resource, merged here. Each module is owned by the issue that builds its part.
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
@@ -17,8 +17,8 @@ mod requests;
 mod sessions;
 
 /// Every `/api/v1` route.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(sessions::router())
         .merge(organizations::router())
         .merge(partners::router())

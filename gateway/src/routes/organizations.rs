@@ -1,17 +1,17 @@
 //! Banks and their staff (API.md § Sessions and users).
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
 use essentials_proto::partner::v1 as pb;
 use essentials_proto::partner::v1::organization_service_client::OrganizationServiceClient;
 use essentials_proto::partner::v1::user_service_client::UserServiceClient;
 use essentials_runtime::auth::forward;
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::sessions::{UserDto, role_kind};
 use crate::AppState;
@@ -19,19 +19,18 @@ use crate::convert::{Page, optional, patch_body, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Caller};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/organizations", post(create_organization))
-        .route(
-            "/organization",
-            get(get_organization).patch(update_organization),
-        )
-        .route("/users", get(list_users).post(invite_user))
-        .route("/users/{id}", delete(remove_user).patch(update_user_role))
-        .route("/users/{id}/resend_invitation", post(resend_invitation))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_organization))
+        .routes(routes!(get_organization, update_organization))
+        .routes(routes!(list_users, invite_user))
+        .routes(routes!(remove_user, update_user_role))
+        .routes(routes!(resend_invitation))
 }
 
-#[derive(Debug, Serialize)]
+/// An essentials bank and its settings.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Organization)]
 pub struct OrganizationDto {
     id: String,
     name: String,
@@ -84,8 +83,10 @@ impl From<pb::Organization> for OrganizationDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new bank and its first administrator (who is sent an invitation).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateOrganization)]
 struct CreateOrganizationBody {
     name: String,
     #[serde(default)]
@@ -95,6 +96,10 @@ struct CreateOrganizationBody {
     admin_name: String,
 }
 
+/// Create a bank and invite its first administrator (super_admin only).
+#[utoipa::path(post, path = "/organizations", tag = "organizations",
+    request_body = CreateOrganizationBody,
+    responses((status = 201, description = "The new bank", body = OrganizationDto)))]
 async fn create_organization(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -125,6 +130,9 @@ async fn create_organization(
     ))
 }
 
+/// The caller's bank and its settings.
+#[utoipa::path(get, path = "/organization", tag = "organizations",
+    responses((status = 200, description = "The bank", body = OrganizationDto)))]
 async fn get_organization(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -139,8 +147,10 @@ async fn get_organization(
     Ok(Json(OrganizationDto::from(organization)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The settings to change (at least one); a field sent as null is cleared.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateOrganization)]
 struct OrganizationPatch {
     name: Option<String>,
     email: Option<String>,
@@ -162,10 +172,14 @@ struct OrganizationPatch {
     enable_child_based_requests: Option<bool>,
 }
 
+/// Change some of the bank's settings (the keys sent; at least one; org_admin).
+#[utoipa::path(patch, path = "/organization", tag = "organizations",
+    request_body = OrganizationPatch,
+    responses((status = 200, description = "The bank as it now is", body = OrganizationDto)))]
 async fn update_organization(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<OrganizationDto>, ApiError> {
     let (patch, keys) = patch_body::<OrganizationPatch>(&body)?;
     let organization = pb::Organization {
@@ -212,13 +226,19 @@ async fn update_organization(
     Ok(Json(OrganizationDto::from(organization)))
 }
 
-#[derive(Debug, Serialize)]
+/// A member of the bank's staff: the user and their role there.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BankUser)]
 struct BankUserDto {
     #[serde(flatten)]
     user: UserDto,
+    /// org_admin or org_user.
     role: &'static str,
 }
 
+/// The bank's staff (org_admin).
+#[utoipa::path(get, path = "/users", tag = "organizations",
+    responses((status = 200, description = "The bank's staff", body = Page<BankUserDto>)))]
 async fn list_users(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -241,8 +261,9 @@ async fn list_users(
     Ok(Json(Page::new(items, answer.next_page_token)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = InviteUser)]
 struct InviteUserBody {
     email: String,
     #[serde(default)]
@@ -250,13 +271,17 @@ struct InviteUserBody {
     role: StaffRole,
 }
 
-#[derive(Debug, Deserialize)]
+/// A staff role: org_user or org_admin.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum StaffRole {
     OrgUser,
     OrgAdmin,
 }
 
+/// Invite a staff member as org_user or org_admin (an invitation e-mail is sent; org_admin).
+#[utoipa::path(post, path = "/users", tag = "organizations", request_body = InviteUserBody,
+    responses((status = 201, description = "The invited user", body = BankUserDto)))]
 async fn invite_user(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -294,6 +319,11 @@ async fn invite_user(
     ))
 }
 
+/// Remove a staff member's access to the bank (org_admin); removing yourself is 409
+/// USER_ROLE_REQUIRED.
+#[utoipa::path(delete, path = "/users/{id}", tag = "organizations",
+    params(("id" = uuid::Uuid, Path, description = "The user")),
+    responses((status = 204, description = "Removed")))]
 async fn remove_user(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -310,13 +340,18 @@ async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateUserRole)]
 struct RoleBody {
     role: StaffRole,
 }
 
-/// Promotes to org_admin or demotes to org_user.
+/// Promote a staff member to org_admin or demote them to org_user (org_admin); demoting
+/// yourself is 409 USER_ROLE_REQUIRED.
+#[utoipa::path(patch, path = "/users/{id}", tag = "organizations",
+    params(("id" = uuid::Uuid, Path, description = "The user")), request_body = RoleBody,
+    responses((status = 200, description = "The user with their new role", body = BankUserDto)))]
 async fn update_user_role(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -340,6 +375,10 @@ async fn update_user_role(
     bank_user_answer(answer.user)
 }
 
+/// Send a staff member's invitation again.
+#[utoipa::path(post, path = "/users/{id}/resend_invitation", tag = "organizations",
+    params(("id" = uuid::Uuid, Path, description = "The user")),
+    responses((status = 200, description = "The user", body = BankUserDto)))]
 async fn resend_invitation(
     State(state): State<AppState>,
     Caller(caller): Caller,

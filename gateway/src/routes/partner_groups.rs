@@ -2,17 +2,17 @@
 //! reminder settings.
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use essentials_proto::partner::v1 as pb;
 use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
 use essentials_runtime::auth::forward;
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -20,20 +20,19 @@ use crate::convert::{Page, patch_body, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Caller};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/partner_groups", get(list_groups).post(create_group))
-        .route(
-            "/partner_groups/{id}",
-            get(get_group).patch(update_group).delete(delete_group),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group, delete_group))
 }
 
 fn client(state: &AppState) -> PartnerGroupServiceClient<Channel> {
     PartnerGroupServiceClient::new(state.upstreams.partner.clone())
 }
 
-#[derive(Debug, Serialize)]
+/// A group of partners: the item categories its partners may request, and its reminders.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PartnerGroup)]
 struct GroupDto {
     id: String,
     name: String,
@@ -68,8 +67,11 @@ fn group_answer(group: Option<pb::PartnerGroup>) -> Result<Json<GroupDto>, ApiEr
         .ok_or_else(|| ApiError::from(ServiceError::internal("no group in the answer")))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A group's writable fields: on create `name` is required; on PATCH the keys sent are changed
+/// (at least one).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = PartnerGroupFields)]
 struct GroupBody {
     name: Option<String>,
     item_category_ids: Option<Vec<String>>,
@@ -92,6 +94,9 @@ impl GroupBody {
     }
 }
 
+/// The bank's partner groups.
+#[utoipa::path(get, path = "/partner_groups", tag = "partner groups",
+    responses((status = 200, description = "The partner groups", body = Page<GroupDto>)))]
 async fn list_groups(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -110,6 +115,9 @@ async fn list_groups(
     )))
 }
 
+/// Create a partner group (`name` required).
+#[utoipa::path(post, path = "/partner_groups", tag = "partner groups", request_body = GroupBody,
+    responses((status = 201, description = "The new group", body = GroupDto)))]
 async fn create_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -131,6 +139,10 @@ async fn create_group(
     Ok((StatusCode::CREATED, group_answer(answer.partner_group)?))
 }
 
+/// One partner group.
+#[utoipa::path(get, path = "/partner_groups/{id}", tag = "partner groups",
+    params(("id" = Uuid, Path, description = "The partner group")),
+    responses((status = 200, description = "The group", body = GroupDto)))]
 async fn get_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -148,11 +160,15 @@ async fn get_group(
     group_answer(answer.partner_group)
 }
 
+/// Change some of a group's fields (the keys sent; at least one).
+#[utoipa::path(patch, path = "/partner_groups/{id}", tag = "partner groups",
+    params(("id" = Uuid, Path, description = "The partner group")), request_body = GroupBody,
+    responses((status = 200, description = "The group as it now is", body = GroupDto)))]
 async fn update_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<GroupDto>, ApiError> {
     let (patch, keys) = patch_body::<GroupBody>(&body)?;
     if keys.is_empty() {
@@ -175,6 +191,10 @@ async fn update_group(
     group_answer(answer.partner_group)
 }
 
+/// Delete a partner group; one that still has partners is 409 PARTNER_GROUP_HAS_PARTNERS.
+#[utoipa::path(delete, path = "/partner_groups/{id}", tag = "partner groups",
+    params(("id" = Uuid, Path, description = "The partner group")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_group(
     State(state): State<AppState>,
     Caller(caller): Caller,

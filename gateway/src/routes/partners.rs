@@ -2,55 +2,41 @@
 //! partner users and the one-time import.
 
 use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{delete, get, post};
 use essentials_proto::partner::v1 as pb;
 use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_runtime::auth::{Principal, forward};
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::profile::ProfileDto;
+use super::profile::{ProfileBody, ProfileDto};
 use super::sessions::UserDto;
 use crate::AppState;
 use crate::convert::{Page, PageQuery, optional, patch_body, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/partners", get(list_partners).post(create_partner))
-        .route("/partners/import", post(import_partners))
-        .route(
-            "/partners/{id}",
-            get(get_partner)
-                .patch(update_partner)
-                .delete(delete_partner),
-        )
-        .route("/partners/{id}/invite", post(invite))
-        .route(
-            "/partners/{id}/invite_and_approve",
-            post(invite_and_approve),
-        )
-        .route("/partners/{id}/approve", post(approve))
-        .route(
-            "/partners/{id}/request_recertification",
-            post(request_recertification),
-        )
-        .route("/partners/{id}/deactivate", post(deactivate))
-        .route("/partners/{id}/reactivate", post(reactivate))
-        .route("/partners/{id}/profile", get(get_profile).put(put_profile))
-        .route("/partners/{id}/users", get(list_users).post(invite_user))
-        .route("/partners/{id}/users/{user_id}", delete(remove_user))
-        .route(
-            "/partners/{id}/users/{user_id}/resend_invitation",
-            post(resend_user_invitation),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_partners, create_partner))
+        .routes(routes!(import_partners))
+        .routes(routes!(get_partner, update_partner, delete_partner))
+        .routes(routes!(invite))
+        .routes(routes!(invite_and_approve))
+        .routes(routes!(approve))
+        .routes(routes!(request_recertification))
+        .routes(routes!(deactivate))
+        .routes(routes!(reactivate))
+        .routes(routes!(get_profile, put_profile))
+        .routes(routes!(list_users, invite_user))
+        .routes(routes!(remove_user))
+        .routes(routes!(resend_user_invitation))
 }
 
 pub fn client(state: &AppState) -> PartnerServiceClient<Channel> {
@@ -82,11 +68,14 @@ fn parse_status(name: &str) -> Option<pb::PartnerStatus> {
     .find(|status| status_name(*status) == name)
 }
 
-#[derive(Debug, Serialize)]
+/// A partner agency of the bank.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Partner)]
 pub struct PartnerDto {
     id: String,
     name: String,
     email: String,
+    /// uninvited, invited, awaiting_review, approved, recertification_required or deactivated.
     status: &'static str,
     send_reminders: bool,
     quota: Option<i32>,
@@ -127,15 +116,24 @@ fn partner_answer(partner: Option<pb::Partner>) -> Result<Json<PartnerDto>, ApiE
         .ok_or_else(|| ApiError::from(ServiceError::internal("no partner in the answer")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only these statuses, comma-separated: uninvited, invited, awaiting_review, approved,
+    /// recertification_required, deactivated.
     status: Option<String>,
+    /// Only the partners of this group.
     partner_group_id: Option<String>,
+    /// Search text.
     q: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
+/// The bank's partners, filtered by status, group or search text.
+#[utoipa::path(get, path = "/partners", tag = "partners", params(ListQuery, PageQuery),
+    responses((status = 200, description = "A page of partners", body = Page<PartnerDto>)))]
 async fn list_partners(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -173,8 +171,9 @@ async fn list_partners(
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreatePartner)]
 struct CreatePartnerBody {
     name: String,
     email: String,
@@ -189,6 +188,10 @@ struct CreatePartnerBody {
     default_storage_location_id: Option<String>,
 }
 
+/// Add a partner (status uninvited); a name or e-mail already used in the bank is 409
+/// (PARTNER_NAME_TAKEN, PARTNER_EMAIL_TAKEN).
+#[utoipa::path(post, path = "/partners", tag = "partners", request_body = CreatePartnerBody,
+    responses((status = 201, description = "The new partner", body = PartnerDto)))]
 async fn create_partner(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -220,6 +223,10 @@ async fn create_partner(
     Ok((StatusCode::CREATED, partner_answer(answer.partner)?))
 }
 
+/// One partner.
+#[utoipa::path(get, path = "/partners/{id}", tag = "partners",
+    params(("id" = Uuid, Path, description = "The partner")),
+    responses((status = 200, description = "The partner", body = PartnerDto)))]
 async fn get_partner(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -237,8 +244,10 @@ async fn get_partner(
     partner_answer(answer.partner)
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The fields to change (at least one); a field sent as null is cleared.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdatePartner)]
 struct PartnerPatch {
     name: Option<String>,
     email: Option<String>,
@@ -250,11 +259,15 @@ struct PartnerPatch {
     default_storage_location_id: Option<String>,
 }
 
+/// Change some of a partner's fields (the keys sent; at least one).
+#[utoipa::path(patch, path = "/partners/{id}", tag = "partners",
+    params(("id" = Uuid, Path, description = "The partner")), request_body = PartnerPatch,
+    responses((status = 200, description = "The partner as it now is", body = PartnerDto)))]
 async fn update_partner(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<PartnerDto>, ApiError> {
     let (patch, keys) = patch_body::<PartnerPatch>(&body)?;
     if keys.is_empty() {
@@ -290,6 +303,10 @@ async fn update_partner(
     partner_answer(answer.partner)
 }
 
+/// Delete a partner; only while `deletable`, else 409 PARTNER_NOT_DELETABLE.
+#[utoipa::path(delete, path = "/partners/{id}", tag = "partners",
+    params(("id" = Uuid, Path, description = "The partner")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_partner(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -308,7 +325,8 @@ async fn delete_partner(
 
 /// The status verbs: each answers 200 with the partner as it now is.
 macro_rules! verb {
-    ($name:ident, $method:ident, $request:ident) => {
+    ($(#[$meta:meta])* $name:ident, $method:ident, $request:ident) => {
+        $(#[$meta])*
         async fn $name(
             State(state): State<AppState>,
             Caller(caller): Caller,
@@ -328,20 +346,60 @@ macro_rules! verb {
     };
 }
 
-verb!(invite, invite_partner, InvitePartnerRequest);
 verb!(
-    invite_and_approve,
-    invite_and_approve_partner,
-    InviteAndApprovePartnerRequest
+    /// Invite the partner (its contact gets an invitation e-mail) → invited; from uninvited or
+    /// invited (sent again), else 409 PARTNER_NOT_INVITABLE.
+    #[utoipa::path(post, path = "/partners/{id}/invite", tag = "partners",
+        operation_id = "invite_partner", params(("id" = Uuid, Path, description = "The partner")),
+        responses((status = 200, description = "The partner, now invited", body = PartnerDto)))]
+    invite, invite_partner, InvitePartnerRequest
 );
-verb!(approve, approve_partner, ApprovePartnerRequest);
 verb!(
-    request_recertification,
-    request_recertification,
-    RequestRecertificationRequest
+    /// Invite and approve at once → approved; from uninvited or invited, else 409
+    /// PARTNER_NOT_INVITABLE.
+    #[utoipa::path(post, path = "/partners/{id}/invite_and_approve", tag = "partners",
+        operation_id = "invite_and_approve_partner",
+        params(("id" = Uuid, Path, description = "The partner")),
+        responses((status = 200, description = "The partner, now approved", body = PartnerDto)))]
+    invite_and_approve, invite_and_approve_partner, InviteAndApprovePartnerRequest
 );
-verb!(deactivate, deactivate_partner, DeactivatePartnerRequest);
-verb!(reactivate, reactivate_partner, ReactivatePartnerRequest);
+verb!(
+    /// Approve the partner → approved; from invited or awaiting_review, else 409
+    /// PARTNER_NOT_APPROVABLE.
+    #[utoipa::path(post, path = "/partners/{id}/approve", tag = "partners",
+        operation_id = "approve_partner", params(("id" = Uuid, Path, description = "The partner")),
+        responses((status = 200, description = "The partner, now approved", body = PartnerDto)))]
+    approve, approve_partner, ApprovePartnerRequest
+);
+verb!(
+    /// Ask the partner to recertify its profile → recertification_required; from invited,
+    /// awaiting_review or approved, else 409 (PARTNER_NOT_INVITED, PARTNER_DEACTIVATED,
+    /// PARTNER_ALREADY_RECERTIFICATION_REQUIRED).
+    #[utoipa::path(post, path = "/partners/{id}/request_recertification", tag = "partners",
+        operation_id = "request_partner_recertification",
+        params(("id" = Uuid, Path, description = "The partner")),
+        responses((status = 200, description = "The partner, now recertification_required",
+            body = PartnerDto)))]
+    request_recertification, request_recertification, RequestRecertificationRequest
+);
+verb!(
+    /// Deactivate the partner → deactivated (it can no longer request); from any other status,
+    /// else 409 PARTNER_ALREADY_DEACTIVATED.
+    #[utoipa::path(post, path = "/partners/{id}/deactivate", tag = "partners",
+        operation_id = "deactivate_partner",
+        params(("id" = Uuid, Path, description = "The partner")),
+        responses((status = 200, description = "The partner, now deactivated", body = PartnerDto)))]
+    deactivate, deactivate_partner, DeactivatePartnerRequest
+);
+verb!(
+    /// Reactivate the partner → approved; from deactivated only, else 409
+    /// PARTNER_NOT_DEACTIVATED.
+    #[utoipa::path(post, path = "/partners/{id}/reactivate", tag = "partners",
+        operation_id = "reactivate_partner",
+        params(("id" = Uuid, Path, description = "The partner")),
+        responses((status = 200, description = "The partner, now approved", body = PartnerDto)))]
+    reactivate, reactivate_partner, ReactivatePartnerRequest
+);
 
 pub async fn fetch_profile(
     state: &AppState,
@@ -359,7 +417,7 @@ pub async fn store_profile(
     state: &AppState,
     caller: &Principal,
     partner_id: String,
-    profile: ProfileDto,
+    profile: ProfileBody,
 ) -> Result<Json<ProfileDto>, ApiError> {
     let profile = profile.into_proto()?;
     let answer = client(state)
@@ -376,6 +434,10 @@ pub async fn store_profile(
     Ok(Json(ProfileDto::from(answer.profile.unwrap_or_default())))
 }
 
+/// A partner's profile.
+#[utoipa::path(get, path = "/partners/{id}/profile", tag = "partners",
+    operation_id = "get_partner_profile", params(("id" = Uuid, Path, description = "The partner")),
+    responses((status = 200, description = "The profile", body = ProfileDto)))]
 async fn get_profile(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -384,15 +446,24 @@ async fn get_profile(
     fetch_profile(&state, &caller, id.to_string()).await
 }
 
+/// Replace a partner's profile (every section); an unknown agency_type is 400.
+#[utoipa::path(put, path = "/partners/{id}/profile", tag = "partners",
+    operation_id = "put_partner_profile", params(("id" = Uuid, Path, description = "The partner")),
+    request_body = ProfileBody,
+    responses((status = 200, description = "The profile as stored", body = ProfileDto)))]
 async fn put_profile(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(profile): ApiJson<ProfileDto>,
+    ApiJson(profile): ApiJson<ProfileBody>,
 ) -> Result<Json<ProfileDto>, ApiError> {
     store_profile(&state, &caller, id.to_string(), profile).await
 }
 
+/// The partner's users.
+#[utoipa::path(get, path = "/partners/{id}/users", tag = "partners",
+    operation_id = "list_partner_users", params(("id" = Uuid, Path, description = "The partner")),
+    responses((status = 200, description = "The partner's users", body = Page<UserDto>)))]
 async fn list_users(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -414,14 +485,20 @@ async fn list_users(
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = InvitePartnerUser)]
 struct InvitePartnerUserBody {
     email: String,
     #[serde(default)]
     name: String,
 }
 
+/// Invite a user to the partner (an invitation e-mail is sent).
+#[utoipa::path(post, path = "/partners/{id}/users", tag = "partners",
+    operation_id = "invite_partner_user", params(("id" = Uuid, Path, description = "The partner")),
+    request_body = InvitePartnerUserBody,
+    responses((status = 201, description = "The invited user", body = UserDto)))]
 async fn invite_user(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -446,6 +523,14 @@ async fn invite_user(
     Ok((StatusCode::CREATED, Json(UserDto::from(user))))
 }
 
+/// Remove a user from the partner.
+#[utoipa::path(delete, path = "/partners/{id}/users/{user_id}", tag = "partners",
+    operation_id = "remove_partner_user",
+    params(
+        ("id" = Uuid, Path, description = "The partner"),
+        ("user_id" = Uuid, Path, description = "The partner user"),
+    ),
+    responses((status = 204, description = "Removed")))]
 async fn remove_user(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -463,26 +548,36 @@ async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+/// A CSV row that was not imported, and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PartnerImportSkippedRow)]
 struct SkippedDto {
     row: i32,
     name: String,
     message: String,
 }
 
-#[derive(Debug, Serialize)]
+/// What the import did: how many partners it created and the rows it skipped.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PartnerImport)]
 struct ImportDto {
     imported: i32,
     skipped: Vec<SkippedDto>,
 }
 
-/// `Content-Type: text/csv`, header `name,email`.
+/// Import partners from CSV (`Content-Type: text/csv`, header `name,email`), once per bank:
+/// a second import is 409 PARTNERS_ALREADY_IMPORTED.
+#[utoipa::path(post, path = "/partners/import", tag = "partners",
+    request_body(content = String, content_type = "text/csv",
+        description = "A CSV file with the header `name,email`"),
+    responses((status = 200, description = "What was imported and what was skipped",
+        body = ImportDto)))]
 async fn import_partners(
     State(state): State<AppState>,
     Caller(caller): Caller,
     IdempotencyKey(key): IdempotencyKey,
     headers: HeaderMap,
-    body: Bytes,
+    crate::extract::ApiBody(body): crate::extract::ApiBody,
 ) -> Result<Json<ImportDto>, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -526,6 +621,14 @@ async fn import_partners(
     }))
 }
 
+/// Send a partner user's invitation again.
+#[utoipa::path(post, path = "/partners/{id}/users/{user_id}/resend_invitation", tag = "partners",
+    operation_id = "resend_partner_user_invitation",
+    params(
+        ("id" = Uuid, Path, description = "The partner"),
+        ("user_id" = Uuid, Path, description = "The partner user"),
+    ),
+    responses((status = 200, description = "The user", body = UserDto)))]
 async fn resend_user_invitation(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -4,6 +4,7 @@
 use essentials_proto::partner::v1 as pb;
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::convert::timestamp;
 
@@ -12,8 +13,10 @@ fn enum_name(full: &str, prefix: &str) -> String {
     full.strip_prefix(prefix).unwrap_or(full).to_lowercase()
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// A postal address (every field may be empty).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = ProfileAddress)]
 pub struct AddressDto {
     address1: String,
     address2: String,
@@ -46,11 +49,23 @@ impl From<AddressDto> for pb::PostalAddress {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The agency: its name, kind, mission and addresses.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = ProfileAgencyInformation)]
 pub struct AgencyInformationDto {
     name: String,
-    /// e.g. `food_bank_pantry`, `church_outreach_ministry`, `other`.
+    /// null (not chosen) or one of career_technical_training, child_abuse_resource_center,
+    /// basic_needs_bank, church_outreach_ministry, college_or_university,
+    /// community_development_corporation, community_health_program, community_outreach_services,
+    /// legal_services, crisis_disaster_services, developmental_disabilities_program,
+    /// school_district, domestic_violence_shelter, early_childhood_education,
+    /// early_childhood_services, education_program, family_resource_center, food_bank_pantry,
+    /// foster_program, government_agency, head_start, home_visits, homeless_resource_center,
+    /// hospital, infant_child_pantry, library, mental_health, military_veteran_services,
+    /// police_station, pregnancy_resource_center, preschool, refugee_resource_center,
+    /// elementary_school, high_school, middle_school, senior_center, tribal_organization,
+    /// treatment_clinic, two_year_college, wic, other.
     agency_type: Option<String>,
     other_agency_type: String,
     agency_mission: String,
@@ -60,9 +75,10 @@ pub struct AgencyInformationDto {
 
 /// A section copied field for field between JSON and proto.
 macro_rules! section {
-    ($dto:ident, $proto:ty { $($field:ident: $kind:ty),* $(,)? }) => {
-        #[derive(Debug, Default, Serialize, Deserialize)]
+    ($dto:ident as $schema:ident, $proto:ty { $($field:ident: $kind:ty),* $(,)? }) => {
+        #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
         #[serde(default, deny_unknown_fields)]
+        #[schema(as = $schema)]
         pub struct $dto {
             $($field: $kind,)*
         }
@@ -84,7 +100,7 @@ macro_rules! section {
 }
 
 section!(
-    MediaDto,
+    MediaDto as ProfileMediaInformation,
     pb::MediaInformation {
         website: String,
         facebook: String,
@@ -94,7 +110,7 @@ section!(
     }
 );
 section!(
-    StabilityDto,
+    StabilityDto as ProfileAgencyStability,
     pb::AgencyStability {
         founded: i32,
         form_990: bool,
@@ -109,7 +125,7 @@ section!(
     }
 );
 section!(
-    CapacityDto,
+    CapacityDto as ProfileOrganizationalCapacity,
     pb::OrganizationalCapacity {
         client_capacity: String,
         storage_space: bool,
@@ -117,7 +133,7 @@ section!(
     }
 );
 section!(
-    FundingDto,
+    FundingDto as ProfileSourcesOfFunding,
     pb::SourcesOfFunding {
         sources_of_funding: String,
         sources_of_diapers: String,
@@ -126,14 +142,14 @@ section!(
     }
 );
 section!(
-    ServedAreaDto,
+    ServedAreaDto as ProfileServedArea,
     pb::ServedArea {
         county: String,
         client_share_percent: i32
     }
 );
 section!(
-    PopulationDto,
+    PopulationDto as ProfilePopulationServed,
     pb::PopulationServed {
         income_requirement_desc: bool,
         income_verification: bool,
@@ -153,7 +169,7 @@ section!(
     }
 );
 section!(
-    ContactsDto,
+    ContactsDto as ProfileContacts,
     pb::Contacts {
         executive_director_name: String,
         executive_director_phone: String,
@@ -164,9 +180,16 @@ section!(
         primary_contact_email: String,
     }
 );
-section!(PickUpDto, pb::PickUpPerson { name: String, phone: String, emails: Vec<String> });
 section!(
-    DistributionInfoDto,
+    PickUpDto as ProfilePickUpPerson,
+    pb::PickUpPerson {
+        name: String,
+        phone: String,
+        emails: Vec<String>,
+    }
+);
+section!(
+    DistributionInfoDto as ProfileDistributionInformation,
     pb::AgencyDistributionInformation {
         distribution_times: String,
         new_client_times: String,
@@ -174,7 +197,7 @@ section!(
     }
 );
 section!(
-    SettingsDto,
+    SettingsDto as ProfilePartnerSettings,
     pb::PartnerSettings {
         enable_quantity_based_requests: bool,
         enable_child_based_requests: bool,
@@ -182,10 +205,10 @@ section!(
     }
 );
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// A partner's profile, every section as it is stored.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[schema(as = Profile)]
 pub struct ProfileDto {
-    #[serde(skip_deserializing)]
     partner_id: String,
     agency_information: AgencyInformationDto,
     media_information: MediaDto,
@@ -198,8 +221,26 @@ pub struct ProfileDto {
     pick_up_person: PickUpDto,
     agency_distribution_information: DistributionInfoDto,
     partner_settings: SettingsDto,
-    #[serde(skip_deserializing)]
     updated_at: Option<String>,
+}
+
+/// The whole profile as a client writes it (PUT replaces every section; a section or field left
+/// out is stored empty). `partner_id` and `updated_at` are not written.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+#[schema(as = UpdateProfile)]
+pub struct ProfileBody {
+    agency_information: AgencyInformationDto,
+    media_information: MediaDto,
+    agency_stability: StabilityDto,
+    organizational_capacity: CapacityDto,
+    sources_of_funding: FundingDto,
+    area_served: Vec<ServedAreaDto>,
+    population_served: PopulationDto,
+    contacts: ContactsDto,
+    pick_up_person: PickUpDto,
+    agency_distribution_information: DistributionInfoDto,
+    partner_settings: SettingsDto,
 }
 
 impl From<pb::PartnerProfile> for ProfileDto {
@@ -255,7 +296,7 @@ impl From<pb::PartnerProfile> for ProfileDto {
     }
 }
 
-impl ProfileDto {
+impl ProfileBody {
     /// The proto profile; an unknown agency type is named.
     pub fn into_proto(self) -> Result<pb::PartnerProfile, ServiceError> {
         let agency_type = match &self.agency_information.agency_type {

@@ -3,10 +3,8 @@
 //! requestable items. Everything is answered by the request part.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use essentials_proto::common::v1 as common;
 use essentials_proto::request::v1 as pb;
 use essentials_proto::request::v1::request_service_client::RequestServiceClient;
@@ -14,6 +12,9 @@ use essentials_runtime::auth::{Principal, forward};
 use essentials_runtime::{FieldViolation, ServiceError};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -21,18 +22,15 @@ use crate::convert::{Page, optional, parse_timestamp, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, IdempotencyKey};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/requests", get(list_requests).post(create_request))
-        .route("/requests/{id}", get(get_request))
-        .route("/requests/{id}/fulfill", post(fulfill_request))
-        .route("/requests/{id}/cancel", post(cancel_request))
-        .route(
-            "/partner/requests",
-            get(list_own_requests).post(create_own_request),
-        )
-        .route("/partner/requests/{id}", get(get_own_request))
-        .route("/partner/requestable_items", get(requestable_items))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_requests, create_request))
+        .routes(routes!(get_request))
+        .routes(routes!(fulfill_request))
+        .routes(routes!(cancel_request))
+        .routes(routes!(list_own_requests, create_own_request))
+        .routes(routes!(get_own_request))
+        .routes(routes!(requestable_items))
 }
 
 fn client(state: &AppState) -> RequestServiceClient<Channel> {
@@ -91,7 +89,9 @@ fn delivery_method_name(method: common::DeliveryMethod) -> Option<&'static str> 
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One requested item.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestItem)]
 pub struct RequestItemDto {
     item_id: String,
     quantity: i32,
@@ -101,11 +101,16 @@ pub struct RequestItemDto {
     persons: Option<i32>,
 }
 
-#[derive(Debug, Serialize)]
+/// A partner's request for items.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Request)]
 pub struct RequestDto {
+    /// null in the answer to a `validate_only` create (nothing was saved).
     id: Option<String>,
     partner_id: String,
+    /// pending, started, fulfilled or cancelled.
     status: &'static str,
+    /// quantity, individual or child.
     request_type: &'static str,
     items: Vec<RequestItemDto>,
     comments: String,
@@ -163,41 +168,58 @@ fn request_answer(request: Option<pb::Request>) -> Result<Json<RequestDto>, ApiE
         .ok_or_else(|| ApiError::from(ServiceError::internal("no request in the answer")))
 }
 
-#[derive(Debug, Serialize)]
+/// `{item_id, quantity}` of a distribution draft.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DistributionDraftLine)]
 struct LineItemDto {
     item_id: String,
     quantity: i32,
 }
 
-#[derive(Debug, Serialize)]
+/// A distribution prefilled from the request, to review and then create with
+/// `POST /distributions`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DistributionDraft)]
 struct DistributionDraftDto {
     partner_id: String,
     request_id: String,
     storage_location_id: Option<String>,
     issued_at: Option<String>,
+    /// pick_up, delivery, shipped, or null when not chosen.
     delivery_method: Option<&'static str>,
     comment: String,
     agency_rep: String,
     line_items: Vec<LineItemDto>,
 }
 
-#[derive(Debug, Serialize)]
+/// The request, now started, and a draft of the distribution that fulfils it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestFulfillment)]
 struct FulfillDto {
     request: RequestDto,
     distribution_draft: Option<DistributionDraftDto>,
 }
 
 /// `?status=&partner_id=&request_type=&created_after=&created_before=&item_id=` plus paging.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only these statuses, comma-separated: pending, started, fulfilled, cancelled.
     status: Option<String>,
+    /// Only this partner's requests.
     partner_id: Option<String>,
+    /// Only this type: quantity, individual or child.
     request_type: Option<String>,
+    /// Created at or after this moment (RFC 3339).
     created_after: Option<String>,
+    /// Created before this moment (RFC 3339).
     created_before: Option<String>,
+    /// Only the requests that ask for this item.
     item_id: Option<String>,
+    /// Rows per page (default 50, at most 500).
     page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
     page_token: Option<String>,
 }
 
@@ -267,8 +289,10 @@ async fn get_one(
     request_answer(answer.request)
 }
 
-#[derive(Debug, Deserialize)]
+/// One item to request: `quantity`, or for individual requests `persons`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateRequestItem)]
 struct LineBody {
     #[serde(default)]
     item_id: String,
@@ -279,8 +303,10 @@ struct LineBody {
     persons: i32,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new request.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateRequest)]
 struct CreateBody {
     /// Bank route: the partner to request for (required there); ignored by the partner portal.
     partner_id: Option<String>,
@@ -288,7 +314,8 @@ struct CreateBody {
     items: Vec<LineBody>,
     #[serde(default)]
     comments: String,
-    /// `quantity` (default) or `individual`.
+    /// `quantity` (default), `individual` or `child` (child-based requests are not available yet:
+    /// 400); the type must be enabled for the partner. The bank route enters quantity only.
     request_type: Option<String>,
     /// Check and compute totals, save nothing.
     #[serde(default)]
@@ -336,6 +363,9 @@ async fn create(
 
 // ---- bank roles ---------------------------------------------------------------------------------
 
+/// The bank's requests (bank staff), filtered by status, partner, type, dates or item.
+#[utoipa::path(get, path = "/requests", tag = "requests", params(ListQuery),
+    responses((status = 200, description = "A page of requests", body = Page<RequestDto>)))]
 async fn list_requests(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -345,6 +375,15 @@ async fn list_requests(
     list(&state, &caller, query).await
 }
 
+/// Create a quantity request on a partner's behalf (org_admin; `partner_id` required); the
+/// partner must be approved (else 409 PARTNER_NOT_APPROVED or PARTNER_DEACTIVATED).
+#[utoipa::path(post, path = "/requests", tag = "requests", request_body = CreateBody,
+    responses(
+        (status = 201, description = "The request, saved", body = RequestDto),
+        (status = 200,
+            description = "With validate_only: the request as it would be, not saved (id null)",
+            body = RequestDto),
+    ))]
 async fn create_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -356,6 +395,10 @@ async fn create_request(
     create(&state, &caller, key, body, partner_id).await
 }
 
+/// One request (bank staff).
+#[utoipa::path(get, path = "/requests/{id}", tag = "requests",
+    params(("id" = Uuid, Path, description = "The request")),
+    responses((status = 200, description = "The request", body = RequestDto)))]
 async fn get_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -365,6 +408,12 @@ async fn get_request(
     get_one(&state, &caller, id).await
 }
 
+/// Start fulfilling a request → started, with a distribution draft; from pending or started,
+/// else 409 REQUEST_NOT_FULFILLABLE.
+#[utoipa::path(post, path = "/requests/{id}/fulfill", tag = "requests",
+    params(("id" = Uuid, Path, description = "The request")),
+    responses((status = 200, description = "The request and its distribution draft",
+        body = FulfillDto)))]
 async fn fulfill_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -403,12 +452,19 @@ async fn fulfill_request(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Why the bank cancels the request (told to the partner).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CancelRequest)]
 struct CancelBody {
     reason: String,
 }
 
+/// Cancel a request → cancelled (the partner is told the reason); from pending or started, else
+/// 409 REQUEST_NOT_CANCELLABLE.
+#[utoipa::path(post, path = "/requests/{id}/cancel", tag = "requests",
+    params(("id" = Uuid, Path, description = "The request")), request_body = CancelBody,
+    responses((status = 200, description = "The request, now cancelled", body = RequestDto)))]
 async fn cancel_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -430,6 +486,10 @@ async fn cancel_request(
 
 // ---- partner portal -----------------------------------------------------------------------------
 
+/// The partner's own requests.
+#[utoipa::path(get, path = "/partner/requests", tag = "partner portal", params(ListQuery),
+    responses((status = 200, description = "A page of the partner's requests",
+        body = Page<RequestDto>)))]
 async fn list_own_requests(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -439,6 +499,16 @@ async fn list_own_requests(
     list(&state, &caller, query).await
 }
 
+/// Submit a request for the caller's partner (`partner_id` ignored); only an approved partner may
+/// request (else 409 PARTNER_NOT_APPROVED or PARTNER_DEACTIVATED), and only an enabled type (409
+/// REQUEST_TYPE_NOT_ENABLED).
+#[utoipa::path(post, path = "/partner/requests", tag = "partner portal", request_body = CreateBody,
+    responses(
+        (status = 201, description = "The request, saved", body = RequestDto),
+        (status = 200,
+            description = "With validate_only: the request as it would be, not saved (id null)",
+            body = RequestDto),
+    ))]
 async fn create_own_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -449,6 +519,10 @@ async fn create_own_request(
     create(&state, &caller, key, body, partner_id.to_string()).await
 }
 
+/// One of the partner's own requests.
+#[utoipa::path(get, path = "/partner/requests/{id}", tag = "partner portal",
+    params(("id" = Uuid, Path, description = "The request")),
+    responses((status = 200, description = "The request", body = RequestDto)))]
 async fn get_own_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -458,7 +532,9 @@ async fn get_own_request(
     get_one(&state, &caller, id).await
 }
 
-#[derive(Debug, Serialize)]
+/// An item the partner may request.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestableItem)]
 struct RequestableItemDto {
     id: String,
     name: String,
@@ -467,13 +543,18 @@ struct RequestableItemDto {
     additional_info: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// What the partner may request.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestableItems)]
 struct RequestableItemsDto {
     items: Vec<RequestableItemDto>,
-    /// The request types this partner may submit now.
+    /// The request types this partner may submit now: quantity, individual, child.
     enabled_request_types: Vec<&'static str>,
 }
 
+/// The items the partner may request, and the request types it may submit now.
+#[utoipa::path(get, path = "/partner/requestable_items", tag = "partner portal",
+    responses((status = 200, description = "The requestable items", body = RequestableItemsDto)))]
 async fn requestable_items(
     State(state): State<AppState>,
     Caller(caller): Caller,

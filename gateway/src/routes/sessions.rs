@@ -1,42 +1,38 @@
 //! Sign-in, role switching, the caller, invitation acceptance (API.md § Sessions and users).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use essentials_proto::partner::v1 as pb;
 use essentials_proto::partner::v1::auth_service_client::AuthServiceClient;
 use essentials_runtime::ServiceError;
 use essentials_runtime::auth::forward;
 use essentials_runtime::telemetry::traced_request;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::convert::{optional, timestamp};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sessions", post(create_session))
-        .route("/sessions/switch", post(switch_role))
-        .route("/me", get(me))
-        .route("/invitations/accept", post(accept_invitation))
-        .route("/password_resets", post(request_password_reset))
-        .route("/password_resets/complete", post(reset_password))
-        .route("/service_tokens", post(issue_service_token))
-        .route(
-            "/service_accounts",
-            axum::routing::get(list_service_accounts).post(create_service_account),
-        )
-        .route(
-            "/service_accounts/{id}",
-            axum::routing::delete(delete_service_account),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_session))
+        .routes(routes!(switch_role))
+        .routes(routes!(me))
+        .routes(routes!(accept_invitation))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(reset_password))
+        .routes(routes!(issue_service_token))
+        .routes(routes!(list_service_accounts, create_service_account))
+        .routes(routes!(delete_service_account))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserDto {
     pub id: String,
     pub email: String,
@@ -53,7 +49,9 @@ impl From<pb::User> for UserDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A role the user holds; `kind` is super_admin, org_admin, org_user or partner.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Role)]
 pub struct RoleDto {
     pub id: String,
     pub kind: &'static str,
@@ -86,7 +84,9 @@ impl From<pb::Role> for RoleDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A signed-in session: the access token for the current role, and every role of the user.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionDto {
     pub token: String,
     pub expires_at: Option<String>,
@@ -107,12 +107,17 @@ impl From<pb::Session> for SessionDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Credentials {
     email: String,
     password: String,
 }
 
+/// Sign in. Wrong e-mail and wrong password get the same 401; repeated failures per e-mail or
+/// client address are throttled (429 with Retry-After).
+#[utoipa::path(post, path = "/sessions", tag = "sessions", security(()),
+    request_body = Credentials,
+    responses((status = 201, description = "Signed in", body = SessionDto)))]
 async fn create_session(
     State(state): State<AppState>,
     client: crate::extract::ClientAddress,
@@ -140,11 +145,15 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(SessionDto::from(session))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct SwitchBody {
     role_id: String,
 }
 
+/// Switch to another role of the signed-in user (bank staff acting as their proxy partner);
+/// a role the user lacks is 403.
+#[utoipa::path(post, path = "/sessions/switch", tag = "sessions", request_body = SwitchBody,
+    responses((status = 200, description = "A token for that role", body = SessionDto)))]
 async fn switch_role(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -165,13 +174,17 @@ async fn switch_role(
     Ok(Json(SessionDto::from(session)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Me)]
 struct MeDto {
     user: Option<UserDto>,
     roles: Vec<RoleDto>,
     current_role: Option<RoleDto>,
 }
 
+/// The signed-in user, their roles and the current one.
+#[utoipa::path(get, path = "/me", tag = "sessions",
+    responses((status = 200, description = "The caller", body = MeDto)))]
 async fn me(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -187,7 +200,7 @@ async fn me(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct AcceptBody {
     token: String,
     password: String,
@@ -195,11 +208,20 @@ struct AcceptBody {
     name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AcceptedInvitation)]
 struct AcceptedDto {
     user: Option<UserDto>,
 }
 
+/// Accept an invitation: set a password (8–128 characters, at least one that is not a letter
+/// or digit). A used or expired token is 410.
+#[utoipa::path(post, path = "/invitations/accept", tag = "sessions", security(()),
+    request_body = AcceptBody,
+    responses(
+        (status = 200, description = "The account is ready to sign in", body = AcceptedDto),
+        (status = 410, description = "The invitation was used or has expired", body = crate::error::ErrorBody),
+    ))]
 async fn accept_invitation(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AcceptBody>,
@@ -227,12 +249,15 @@ async fn accept_invitation(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ResetRequestBody {
     email: String,
 }
 
-/// Always 202: whether the e-mail has an account is not told.
+/// Ask for a password-reset e-mail. Always 202: whether the e-mail has an account is not told.
+#[utoipa::path(post, path = "/password_resets", tag = "sessions", security(()),
+    request_body = ResetRequestBody,
+    responses((status = 202, description = "If the account exists, an e-mail is on its way")))]
 async fn request_password_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetRequestBody>,
@@ -245,12 +270,19 @@ async fn request_password_reset(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ResetBody {
     token: String,
     password: String,
 }
 
+/// Set a new password with the token from the reset e-mail (single use).
+#[utoipa::path(post, path = "/password_resets/complete", tag = "sessions", security(()),
+    request_body = ResetBody,
+    responses(
+        (status = 204, description = "The password is changed"),
+        (status = 410, description = "The token was used or has expired", body = crate::error::ErrorBody),
+    ))]
 async fn reset_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetBody>,
@@ -273,19 +305,25 @@ async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ClientCredentials {
     client_id: String,
     client_secret: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ServiceToken)]
 struct ServiceTokenDto {
     access_token: String,
     expires_at: Option<String>,
     role: Option<RoleDto>,
 }
 
+/// Exchange a service account's client credentials for an access token (internal service
+/// clients).
+#[utoipa::path(post, path = "/service_tokens", tag = "sessions", security(()),
+    request_body = ClientCredentials,
+    responses((status = 201, description = "An access token", body = ServiceTokenDto)))]
 async fn issue_service_token(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ClientCredentials>,
@@ -307,7 +345,8 @@ async fn issue_service_token(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ServiceAccount)]
 struct ServiceAccountDto {
     id: String,
     name: String,
@@ -332,13 +371,18 @@ impl ServiceAccountDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ServiceAccountBody {
     name: String,
     organization_id: Option<String>,
 }
 
+/// Create a service account: scoped to one bank (org_admin, or super_admin naming the bank) or,
+/// without `organization_id`, an operator account (super_admin). The secret is shown once.
+#[utoipa::path(post, path = "/service_accounts", tag = "sessions",
+    request_body = ServiceAccountBody,
+    responses((status = 201, description = "The account, with its secret", body = ServiceAccountDto)))]
 async fn create_service_account(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -364,6 +408,9 @@ async fn create_service_account(
     ))
 }
 
+/// Service accounts the caller may manage.
+#[utoipa::path(get, path = "/service_accounts", tag = "sessions",
+    responses((status = 200, description = "Service accounts", body = crate::convert::Page<ServiceAccountDto>)))]
 async fn list_service_accounts(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -382,6 +429,10 @@ async fn list_service_accounts(
     )))
 }
 
+/// Delete a service account: its tokens stop working when they expire.
+#[utoipa::path(delete, path = "/service_accounts/{id}", tag = "sessions",
+    params(("id" = uuid::Uuid, Path, description = "The service account")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_service_account(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -44,11 +44,13 @@ pub async fn serve(
         impl tonic_health::pb::health_server::Health,
     >,
     shutdown: CancellationToken,
+    idempotency: crate::idempotency::IdempotencyLayer,
 ) -> anyhow::Result<()> {
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(GrpcObserveLayer);
+        .layer(GrpcObserveLayer)
+        .layer(idempotency);
     Server::builder()
         .timeout(REQUEST_TIMEOUT)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))

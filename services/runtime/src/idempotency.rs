@@ -123,3 +123,374 @@ impl Key {
 pub fn replay<M: Message + Default>(bytes: &[u8]) -> Result<M, ServiceError> {
     M::decode(bytes).map_err(ServiceError::internal)
 }
+
+/// The gRPC metadata that carries a client's idempotency key (the gateway copies the HTTP
+/// `Idempotency-Key` header into it on every mutating call).
+pub const KEY_METADATA: &str = "essentials-idempotency-key";
+
+tokio::task_local! {
+    /// The `Idempotency-Key` of the HTTP request being served (gateway only).
+    static CLIENT_KEY: String;
+}
+
+/// Runs `future` (the handling of one mutating HTTP request) with the client's idempotency key:
+/// every gRPC call it makes through [`crate::telemetry::traced_request`] or
+/// [`crate::auth::forward`] carries the key, so each owning part stores its answer under it.
+pub async fn with_client_key<F: std::future::Future>(key: String, future: F) -> F::Output {
+    CLIENT_KEY.scope(key, future).await
+}
+
+/// Adds the current client key, if any, to an outgoing call.
+pub fn attach_client_key<T>(request: &mut tonic::Request<T>) {
+    let Ok(key) = CLIENT_KEY.try_with(Clone::clone) else {
+        return;
+    };
+    if let Ok(value) = key.parse() {
+        request.metadata_mut().insert(KEY_METADATA, value);
+    }
+}
+
+/// A claim left without an answer this long belongs to a call that died after claiming (every
+/// call ends within [`crate::grpc::REQUEST_TIMEOUT`]): a retry may take it over.
+const ABANDONED_AFTER_SECONDS: i64 = 120;
+
+/// Idempotency for every unary call of a part, keyed by [`KEY_METADATA`]: the first call with a
+/// key claims it (per caller and method), runs, and stores its successful answer; a retry with
+/// the same key and request gets that answer back byte for byte and runs nothing; the same key
+/// with another request is refused with [`KEY_REUSED`]; a retry while the first still runs is
+/// ABORTED. A failed call releases its key (its transaction changed nothing), so it can be
+/// retried.
+///
+/// Creating calls also claim their `request_id` inside their own transaction (see [`claim`]),
+/// which stays exact even if the process dies between commit and storing the answer; this layer
+/// gives every other mutating call the same contract without a transaction of its own, at the
+/// price of that narrow window (a claim abandoned there is taken over after two minutes).
+#[derive(Clone)]
+pub struct IdempotencyLayer {
+    pool: sqlx::PgPool,
+    verifier: crate::auth::TokenVerifier,
+}
+
+impl IdempotencyLayer {
+    pub fn new(pool: sqlx::PgPool, verifier: crate::auth::TokenVerifier) -> Self {
+        Self { pool, verifier }
+    }
+}
+
+impl<S> tower::Layer<S> for IdempotencyLayer {
+    type Service = Idempotent<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Idempotent {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Idempotent<S> {
+    inner: S,
+    layer: IdempotencyLayer,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// What the claim found.
+enum Found {
+    Claimed,
+    Replay(Vec<u8>),
+    Reused,
+    Running,
+}
+
+impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for Idempotent<S>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        // The clone is not ready; keep the one that is (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        let key = request
+            .headers()
+            .get(KEY_METADATA)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned);
+        let Some(key) = key else {
+            return Box::pin(async move {
+                let response = inner.call(request).await.map_err(Into::into)?;
+                Ok(response.map(tonic::body::Body::new))
+            });
+        };
+        Box::pin(async move { layer.run(inner, request, key).await })
+    }
+}
+
+impl IdempotencyLayer {
+    async fn run<S, ResBody>(
+        &self,
+        mut inner: S,
+        request: http::Request<tonic::body::Body>,
+        key: String,
+    ) -> Result<http::Response<tonic::body::Body>, BoxError>
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>,
+        S::Error: Into<BoxError>,
+        ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        use http_body_util::BodyExt;
+        if key.len() > 200 {
+            return Ok(status_response(tonic::Status::from(ServiceError::invalid(
+                vec![crate::FieldViolation::new(
+                    "Idempotency-Key",
+                    "must be at most 200 characters",
+                )],
+            ))));
+        }
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        // Keys are the caller's own: without a valid token there is nothing to scope them to,
+        // and the call itself will be refused.
+        let Ok(Some(principal)) = self.verifier.verify_header(authorization) else {
+            let response = inner.call(request).await.map_err(Into::into)?;
+            return Ok(response.map(tonic::body::Body::new));
+        };
+        let scope = format!(
+            "{}:{}:{}",
+            principal.user_id,
+            principal
+                .organization_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            principal
+                .partner_id
+                .map(|id| id.to_string())
+                .unwrap_or_default()
+        );
+        let method = request.uri().path().to_owned();
+        let (parts, body) = request.into_parts();
+        let body = body.collect().await?.to_bytes();
+        let hash = Sha256::digest(&body).to_vec();
+        let found = match self.claim_call(&scope, &method, &key, &hash).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "could not claim an idempotency key");
+                return Ok(status_response(tonic::Status::unavailable(
+                    "the request could not be made idempotent now; retry",
+                )));
+            }
+        };
+        match found {
+            Found::Replay(answer) => return Ok(ok_response(answer)),
+            Found::Reused => {
+                return Ok(status_response(tonic::Status::from(
+                    ServiceError::new(
+                        Code::InvalidArgument,
+                        "this idempotency key was already used for a different request",
+                    )
+                    .with_reason(KEY_REUSED),
+                )));
+            }
+            Found::Running => {
+                return Ok(status_response(tonic::Status::from(ServiceError::new(
+                    Code::Aborted,
+                    "the first request with this idempotency key is still running; retry",
+                ))));
+            }
+            Found::Claimed => {}
+        }
+        let request = http::Request::from_parts(
+            parts,
+            tonic::body::Body::new(http_body_util::Full::new(body)),
+        );
+        let outcome = inner.call(request).await.map_err(Into::into);
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                self.release(&scope, &method, &key).await;
+                return Err(error);
+            }
+        };
+        let (response_parts, response_body) = response.into_parts();
+        let collected = match response_body.collect().await.map_err(Into::into) {
+            Ok(collected) => collected,
+            Err(error) => {
+                self.release(&scope, &method, &key).await;
+                return Err(error);
+            }
+        };
+        let trailers = collected.trailers().cloned();
+        let data = collected.to_bytes();
+        let succeeded = grpc_status(&response_parts.headers, trailers.as_ref()) == Some(0);
+        if succeeded {
+            if let Err(error) = self.store(&scope, &method, &key, &data).await {
+                // The call's effects are committed: answer it; a retry finds the claim
+                // unanswered and waits until it is taken over.
+                tracing::warn!(%error, "could not store an idempotent answer");
+            }
+        } else {
+            self.release(&scope, &method, &key).await;
+        }
+        let body = http_body_util::Full::new(data)
+            .map_err(|never| match never {})
+            .with_trailers(async move { trailers.map(Ok::<_, std::convert::Infallible>) });
+        Ok(http::Response::from_parts(
+            response_parts,
+            tonic::body::Body::new(body),
+        ))
+    }
+
+    async fn claim_call(
+        &self,
+        scope: &str,
+        method: &str,
+        key: &str,
+        hash: &[u8],
+    ) -> Result<Found, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_record (scope, method, key, request_hash) VALUES ($1, $2, $3, $4)
+             ON CONFLICT ON CONSTRAINT idempotency_record_pkey DO NOTHING",
+        )
+        .bind(scope)
+        .bind(method)
+        .bind(key)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Found::Claimed);
+        }
+        let row: Option<(Vec<u8>, Option<Vec<u8>>, bool)> = sqlx::query_as(
+            "SELECT request_hash, response,
+                    created_at < now() - make_interval(secs => $4)
+             FROM idempotency_record WHERE scope = $1 AND method = $2 AND key = $3",
+        )
+        .bind(scope)
+        .bind(method)
+        .bind(key)
+        .bind(ABANDONED_AFTER_SECONDS as f64)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((stored_hash, response, abandoned)) = row else {
+            // Released between the two statements: claim it again.
+            return Box::pin(self.claim_call(scope, method, key, hash)).await;
+        };
+        if stored_hash != hash {
+            return Ok(Found::Reused);
+        }
+        if let Some(response) = response {
+            return Ok(Found::Replay(response));
+        }
+        if !abandoned {
+            return Ok(Found::Running);
+        }
+        let taken = sqlx::query(
+            "UPDATE idempotency_record SET created_at = now()
+             WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL
+               AND created_at < now() - make_interval(secs => $4)",
+        )
+        .bind(scope)
+        .bind(method)
+        .bind(key)
+        .bind(ABANDONED_AFTER_SECONDS as f64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(if taken == 1 {
+            Found::Claimed
+        } else {
+            Found::Running
+        })
+    }
+
+    async fn store(
+        &self,
+        scope: &str,
+        method: &str,
+        key: &str,
+        answer: &[u8],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE idempotency_record SET response = $4 WHERE scope = $1 AND method = $2 AND key = $3",
+        )
+        .bind(scope)
+        .bind(method)
+        .bind(key)
+        .bind(answer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Frees the key of a call that failed, so that it can be retried.
+    async fn release(&self, scope: &str, method: &str, key: &str) {
+        let released = sqlx::query(
+            "DELETE FROM idempotency_record
+             WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL",
+        )
+        .bind(scope)
+        .bind(method)
+        .bind(key)
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "could not release an idempotency key");
+        }
+    }
+}
+
+/// The call's gRPC status: in the trailers, or in the headers of a trailers-only answer.
+fn grpc_status(headers: &http::HeaderMap, trailers: Option<&http::HeaderMap>) -> Option<i32> {
+    trailers
+        .and_then(|trailers| trailers.get("grpc-status"))
+        .or_else(|| headers.get("grpc-status"))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+/// A stored successful answer (the framed message bytes) as a gRPC response.
+fn ok_response(answer: Vec<u8>) -> http::Response<tonic::body::Body> {
+    use http_body_util::BodyExt;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let body = http_body_util::Full::new(bytes::Bytes::from(answer))
+        .map_err(|never| match never {})
+        .with_trailers(async move { Some(Ok::<_, std::convert::Infallible>(trailers)) });
+    let mut response = http::Response::new(tonic::body::Body::new(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+fn status_response(status: tonic::Status) -> http::Response<tonic::body::Body> {
+    status.into_http()
+}

@@ -151,7 +151,16 @@ pub async fn run(
         shutdown.clone(),
     ));
     tracing::info!(part = spec.name, addr = %address, "listening");
-    let served = crate::grpc::serve(listener, services.routes, health, shutdown.clone()).await;
+    let idempotency =
+        crate::idempotency::IdempotencyLayer::new(pool.clone(), context.verifier.clone());
+    let served = crate::grpc::serve(
+        listener,
+        services.routes,
+        health,
+        shutdown.clone(),
+        idempotency,
+    )
+    .await;
     readiness.abort();
     workers_shutdown.cancel();
     let drained = tokio::time::timeout(WORKER_GRACE, async {

@@ -204,5 +204,6 @@ pub fn traced_request<T>(message: T) -> tonic::Request<T> {
             request.metadata_mut().insert(key, value);
         }
     }
+    crate::idempotency::attach_client_key(&mut request);
     request
 }

@@ -277,6 +277,15 @@ impl OutboxRelay {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "outbox cleanup failed"),
         }
+        // Idempotency keys answer retries for a day (as payment APIs do); older ones go.
+        let expired = sqlx::query(
+            "DELETE FROM idempotency_record WHERE created_at < now() - interval '24 hours'",
+        )
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = expired {
+            tracing::warn!(%error, "idempotency key cleanup failed");
+        }
     }
 }
 

@@ -1,0 +1,293 @@
+//! `Idempotency-Key` on mutating routes beyond creates (API.md: "a retry with the same key and
+//! body returns the first answer and changes nothing more"): status verbs, edits, a reclaim and
+//! a cancellation, across the partner, inventory and request parts, through the gateway.
+
+use essentials_integration_tests::{Answer, Http, Stack, bank};
+use serde_json::{Value, json};
+
+async fn with_key(
+    http: &Http,
+    method: &str,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: Option<Value>,
+) -> Answer {
+    let bytes = body.map(|value| value.to_string()).unwrap_or_default();
+    http.send(
+        method,
+        path,
+        Some(token),
+        "application/json",
+        bytes.as_bytes(),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
+/// Events of `event_type` the partner part wrote.
+async fn partner_events(stack: &Stack, event_type: &str) -> i64 {
+    let pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let count = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    pool.close().await;
+    count
+}
+
+fn id(answer: &Answer) -> String {
+    answer.body["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_state_changes_return_the_first_answer_and_change_nothing_more() {
+    let stack = Stack::start(&[
+        &essentials_partner::SPEC,
+        &essentials_inventory::SPEC,
+        &essentials_request::SPEC,
+    ])
+    .await;
+    let http = stack.http();
+    let admin = bank(&stack, "Retry Bank", "admin@retry.test").await;
+
+    // Partner part: approve, retried.
+    let partner = http
+        .json(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            Some(json!({"name": "Retry Agency", "email": "agency@retry.test"})),
+        )
+        .await;
+    assert_eq!(partner.status, 201, "{:?}", partner.body);
+    let partner_id = id(&partner);
+    let invited = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{partner_id}/invite"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{:?}", invited.body);
+    let approve = format!("/api/v1/partners/{partner_id}/approve");
+    let first = with_key(&http, "POST", &approve, &admin, "approve-1", None).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body["status"], "approved");
+    let retry = with_key(&http, "POST", &approve, &admin, "approve-1", None).await;
+    assert_eq!(retry.status, first.status);
+    assert_eq!(retry.body, first.body, "the first answer, byte for byte");
+    assert_eq!(partner_events(&stack, "partner.approved").await, 1);
+    // Without the key the same call is a new one, and approving twice is refused.
+    let again = http.json("POST", &approve, Some(&admin), None).await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_eq!(again.body["error"]["reason"], "PARTNER_NOT_APPROVABLE");
+
+    // The same key for another partner is another request: 422, and nothing happens.
+    let other = http
+        .json(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            Some(json!({"name": "Other Agency", "email": "other@retry.test"})),
+        )
+        .await;
+    let other_id = id(&other);
+    let reused = with_key(
+        &http,
+        "POST",
+        &format!("/api/v1/partners/{other_id}/invite_and_approve"),
+        &admin,
+        "approve-1",
+        None,
+    )
+    .await;
+    // invite_and_approve is its own gRPC method: the key is free there.
+    assert_eq!(reused.status, 200, "{:?}", reused.body);
+    let conflicting = with_key(
+        &http,
+        "POST",
+        &format!("/api/v1/partners/{partner_id}/deactivate"),
+        &admin,
+        "deactivate-1",
+        None,
+    )
+    .await;
+    assert_eq!(conflicting.status, 200, "{:?}", conflicting.body);
+    let conflicting = with_key(
+        &http,
+        "POST",
+        &format!("/api/v1/partners/{other_id}/deactivate"),
+        &admin,
+        "deactivate-1",
+        None,
+    )
+    .await;
+    assert_eq!(conflicting.status, 422, "{:?}", conflicting.body);
+    let still = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{other_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        still.body["status"], "approved",
+        "the refused call changed nothing"
+    );
+
+    // An edit, retried: the answer is the first one even after a later change.
+    let patch = with_key(
+        &http,
+        "PATCH",
+        "/api/v1/organization",
+        &admin,
+        "rename-1",
+        Some(json!({"name": "Retry Bank East"})),
+    )
+    .await;
+    assert_eq!(patch.status, 200, "{:?}", patch.body);
+    let renamed = http
+        .json(
+            "PATCH",
+            "/api/v1/organization",
+            Some(&admin),
+            Some(json!({"name": "Retry Bank West"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    let replayed = with_key(
+        &http,
+        "PATCH",
+        "/api/v1/organization",
+        &admin,
+        "rename-1",
+        Some(json!({"name": "Retry Bank East"})),
+    )
+    .await;
+    assert_eq!(replayed.body, patch.body);
+    let now = http
+        .json("GET", "/api/v1/organization", Some(&admin), None)
+        .await;
+    assert_eq!(
+        now.body["name"], "Retry Bank West",
+        "the replay changed nothing"
+    );
+
+    // Inventory part: a reclaim, retried, returns the stock once.
+    let item = http
+        .json(
+            "POST",
+            "/api/v1/items",
+            Some(&admin),
+            Some(json!({"name": "Retry Wipes"})),
+        )
+        .await;
+    let item_id = id(&item);
+    let location = http
+        .json(
+            "POST",
+            "/api/v1/storage_locations",
+            Some(&admin),
+            Some(json!({"name": "Retry Warehouse", "address": "1 Main St"})),
+        )
+        .await;
+    let location_id = id(&location);
+    let donation = http
+        .json(
+            "POST",
+            "/api/v1/donations",
+            Some(&admin),
+            Some(json!({"storage_location_id": location_id,
+                "line_items": [{"item_id": item_id, "quantity": 10}]})),
+        )
+        .await;
+    assert_eq!(donation.status, 201, "{:?}", donation.body);
+    let next_week = (time::OffsetDateTime::now_utc() + time::Duration::days(7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a date");
+    let distribution = http
+        .json(
+            "POST",
+            "/api/v1/distributions",
+            Some(&admin),
+            Some(
+                json!({"partner_id": other_id, "storage_location_id": location_id,
+                "issued_at": next_week, "delivery_method": "pick_up",
+                "line_items": [{"item_id": item_id, "quantity": 4}]}),
+            ),
+        )
+        .await;
+    assert_eq!(distribution.status, 201, "{:?}", distribution.body);
+    let reclaim = format!("/api/v1/distributions/{}", id(&distribution));
+    let reclaimed = with_key(&http, "DELETE", &reclaim, &admin, "reclaim-1", None).await;
+    assert_eq!(reclaimed.status, 200, "{:?}", reclaimed.body);
+    let retry = with_key(&http, "DELETE", &reclaim, &admin, "reclaim-1", None).await;
+    assert_eq!((retry.status, &retry.body), (200, &reclaimed.body));
+    let stock = http
+        .json(
+            "GET",
+            &format!("/api/v1/inventory?storage_location_id={location_id}&item_id={item_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(stock.body["items"][0]["quantity"], 10, "{:?}", stock.body);
+
+    // Request part: a cancellation, retried.
+    let request = http
+        .json(
+            "POST",
+            "/api/v1/requests",
+            Some(&admin),
+            Some(json!({"partner_id": other_id, "items": [{"item_id": item_id, "quantity": 2}]})),
+        )
+        .await;
+    assert_eq!(request.status, 201, "{:?}", request.body);
+    let cancel = format!("/api/v1/requests/{}/cancel", id(&request));
+    let body = json!({"reason": "a duplicate"});
+    let cancelled = with_key(
+        &http,
+        "POST",
+        &cancel,
+        &admin,
+        "cancel-1",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    let retry = with_key(&http, "POST", &cancel, &admin, "cancel-1", Some(body)).await;
+    assert_eq!((retry.status, &retry.body), (200, &cancelled.body));
+    let different = with_key(
+        &http,
+        "POST",
+        &cancel,
+        &admin,
+        "cancel-1",
+        Some(json!({"reason": "changed my mind"})),
+    )
+    .await;
+    assert_eq!(different.status, 422, "{:?}", different.body);
+    assert_eq!(different.body["error"]["reason"], "IDEMPOTENCY_KEY_REUSED");
+
+    // Keys are the caller's own: another bank's admin with the same key is a new request.
+    let stranger = bank(&stack, "Stranger Bank", "admin@stranger.test").await;
+    let theirs = with_key(
+        &http,
+        "POST",
+        &cancel,
+        &stranger,
+        "cancel-1",
+        Some(json!({"reason": "a duplicate"})),
+    )
+    .await;
+    assert_eq!(
+        theirs.status, 404,
+        "not bank A's stored answer: {:?}",
+        theirs.body
+    );
+    stack.stop().await;
+}
