@@ -68,6 +68,17 @@ impl ApiError {
         )
     }
 
+    /// A known path with a method it does not take.
+    pub fn method_not_allowed() -> Self {
+        Self(
+            ServiceError::new(
+                Code::InvalidArgument,
+                "this path does not take that method; see /api/v1/openapi.json",
+            ),
+            Some(StatusCode::METHOD_NOT_ALLOWED),
+        )
+    }
+
     pub fn not_found_route() -> Self {
         Self::from(ServiceError::new(
             Code::NotFound,
@@ -88,6 +99,7 @@ impl IntoResponse for ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
             StatusCode::GONE => "GONE",
             StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
+            StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
             _ => error.code.as_str(),
         };
         let body = ErrorBody {

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     routes
         .merge(openapi::router(openapi::finish(document)))
         .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(pass_idempotency_key_on))
         .layer(axum::middleware::from_fn(observe))

@@ -520,3 +520,17 @@ async fn every_route_refuses_bad_input_with_a_4xx_and_the_error_body() {
         failures.join("\n")
     );
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_the_json_error_body() {
+    let settings = settings();
+    let app = app(&settings);
+    let unknown = send(&app, "GET", "/api/v1/no_such_thing", &[], Vec::new()).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"]["code"], "NOT_FOUND");
+    assert_error_body("unknown route", &unknown);
+    let wrong_method = send(&app, "PUT", "/api/v1/sessions", &[], Vec::new()).await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.body["error"]["code"], "METHOD_NOT_ALLOWED");
+    assert_error_body("wrong method", &wrong_method);
+}
