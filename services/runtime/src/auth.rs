@@ -191,16 +191,21 @@ impl TokenSigner {
         })
     }
 
-    /// The configured key, or the development key (with a warning) when none is set.
-    pub fn from_settings(settings: &AuthSettings) -> Result<Self, jsonwebtoken::errors::Error> {
+    /// The configured key, or the development key (with a warning) when neither key is set. A
+    /// verifying key without its signing key is refused: the dev-signed tokens would be refused
+    /// by every part that verifies with the configured key.
+    pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Self> {
         let ttl = Duration::from_secs(settings.token_ttl_seconds);
         match &settings.signing_key {
-            Some(pem) => Self::from_pem(pem, ttl),
+            Some(pem) => Ok(Self::from_pem(pem, ttl)?),
+            None if settings.verifying_key.is_some() => Err(anyhow::anyhow!(
+                "auth.signing_key: must be set where tokens are signed (the partner part) when auth.verifying_key is"
+            )),
             None => {
                 tracing::warn!(
                     "no ESSENTIALS__AUTH__SIGNING_KEY set: signing tokens with the public development key; never do this in production"
                 );
-                Self::from_pem(DEV_SIGNING_KEY, ttl)
+                Ok(Self::from_pem(DEV_SIGNING_KEY, ttl)?)
             }
         }
     }
@@ -388,6 +393,19 @@ MC4CAQAwBQYDK2VwBCIEILzcRwi7CHx22oprc7lHpgvHl4EIaWuRLWW9cEuhFnse
         assert_eq!(principal.organization_id, claims.org);
         assert_eq!(principal.require_org_admin().ok(), claims.org);
         assert!(principal.require_partner().is_err());
+    }
+
+    #[test]
+    fn a_verifying_key_without_its_signing_key_is_refused() {
+        let settings = AuthSettings {
+            verifying_key: Some(DEV_VERIFYING_KEY.to_owned()),
+            ..AuthSettings::default()
+        };
+        let Err(error) = TokenSigner::from_settings(&settings) else {
+            panic!("a signer without its signing key");
+        };
+        assert!(error.to_string().contains("auth.signing_key"), "{error}");
+        assert!(TokenSigner::from_settings(&AuthSettings::default()).is_ok());
     }
 
     #[test]

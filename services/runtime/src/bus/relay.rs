@@ -20,6 +20,8 @@ use crate::settings::Settings;
 /// How often published rows past their retention are deleted.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
 
+/// How long the relay waits for the broker to confirm a batch's events.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct OutboxRelay {
     pool: PgPool,
     part: String,
@@ -219,8 +221,15 @@ impl OutboxRelay {
             confirms.push(confirm);
         }
         for confirm in confirms {
-            let confirmation = confirm
+            // A broker that stops confirming would otherwise hold these rows locked until the
+            // connection's heartbeat gives up; the rows go out again on the next connection.
+            let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
                 .await
+                .map_err(|_| {
+                    BatchError::Broker(anyhow::anyhow!(
+                        "RabbitMQ did not confirm a published event within {CONFIRM_TIMEOUT:?}"
+                    ))
+                })?
                 .map_err(|error| BatchError::Broker(error.into()))?;
             if !confirmation.is_ack() {
                 return Err(BatchError::Broker(anyhow::anyhow!(
