@@ -12,6 +12,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::domain::reminders::parse_day;
 use crate::repo::{DashboardRows, EmailFilter, EmailRow};
 use crate::service::Notifications;
 use crate::watch::DashboardHub;
@@ -166,6 +167,15 @@ fn parse_uuid(field: &str, text: &str) -> Result<Uuid, ServiceError> {
         .map_err(|_| ServiceError::invalid(vec![FieldViolation::new(field, "must be a UUID")]))
 }
 
+/// An optional id: empty means none.
+fn optional_uuid(field: &str, text: &str) -> Result<Option<Uuid>, ServiceError> {
+    if text.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse_uuid(field, text).map(Some)
+    }
+}
+
 #[derive(Clone)]
 pub struct NotificationGrpc {
     pub app: Notifications,
@@ -221,11 +231,32 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
     ) -> Answer<pb::RunDueRemindersResponse> {
         let caller = principal(&request)?;
         let message = request.into_inner();
-        let named = if message.organization_id.trim().is_empty() {
-            None
+        let mut violations = Vec::new();
+        let named = optional_uuid("organization_id", &message.organization_id)
+            .map_err(|error| violations.extend(error.field_violations));
+        let day = if message.date.trim().is_empty() {
+            Ok(OffsetDateTime::now_utc().date())
         } else {
-            Some(parse_uuid("organization_id", &message.organization_id)?)
+            parse_day(&message.date).ok_or_else(|| {
+                violations.push(FieldViolation::new("date", "must be a date, YYYY-MM-DD"));
+            })
         };
+        let mut kinds = Vec::new();
+        for (index, kind) in message.kinds.iter().enumerate() {
+            match pb::ReminderKind::try_from(*kind) {
+                Ok(kind) => kinds.push(kind),
+                Err(_) => violations.push(FieldViolation::new(
+                    format!("kinds[{index}]"),
+                    "is not a reminder kind",
+                )),
+            }
+        }
+        let (Ok(named), Ok(day)) = (named, day) else {
+            return Err(ServiceError::invalid(violations).into());
+        };
+        if !violations.is_empty() {
+            return Err(ServiceError::invalid(violations).into());
+        }
         let organization_id = match caller.role {
             Role::SuperAdmin => named,
             _ => {
@@ -236,23 +267,8 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
                 Some(own)
             }
         };
-        let day = if message.date.trim().is_empty() {
-            OffsetDateTime::now_utc().date()
-        } else {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(message.date.trim(), &format).map_err(|_| {
-                ServiceError::invalid(vec![FieldViolation::new(
-                    "date",
-                    "must be a date, YYYY-MM-DD",
-                )])
-            })?
-        };
-        let kinds: Vec<pb::ReminderKind> = message
-            .kinds
-            .iter()
-            .map(|kind| pb::ReminderKind::try_from(*kind).unwrap_or(pb::ReminderKind::Unspecified))
-            .collect();
         let wants = |kind: pb::ReminderKind| kinds.is_empty() || kinds.contains(&kind);
+        // Both kinds are idempotent per reminder, so a call that fails half-way can be repeated.
         let distribution_reminders_sent = if wants(pb::ReminderKind::Distribution) {
             self.app
                 .run_distribution_reminders(day, organization_id, false)
@@ -260,13 +276,15 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
         } else {
             0
         };
-        if kinds.contains(&pb::ReminderKind::Deadline) {
-            return Err(Status::unimplemented(
-                "deadline reminders follow partner.deadline_reminder_due events from the partner part; running them on demand needs PartnerService.ListDeadlineReminders, which is not built yet",
-            ));
-        }
+        let deadline_reminders_sent = if wants(pb::ReminderKind::Deadline) {
+            self.app
+                .run_deadline_reminders(&caller, day, organization_id)
+                .await?
+        } else {
+            0
+        };
         Ok(Response::new(pb::RunDueRemindersResponse {
-            deadline_reminders_sent: 0,
+            deadline_reminders_sent,
             distribution_reminders_sent,
         }))
     }
@@ -359,10 +377,26 @@ impl pb::dashboard_service_server::DashboardService for DashboardGrpc {
         &self,
         request: Request<pb::RebuildDashboardRequest>,
     ) -> Answer<pb::RebuildDashboardResponse> {
-        let _caller = principal(&request)?;
-        Err(Status::unimplemented(
-            "rebuilding the dashboard from the owning services is not built yet",
-        ))
+        let caller = principal(&request)?;
+        let named = optional_uuid("organization_id", &request.get_ref().organization_id)?;
+        if caller.role == Role::SuperAdmin {
+            // The owning parts answer a bank's lists only to that bank's roles (a super admin's
+            // token names no bank), and this part cannot mint a token of its own.
+            return Err(ServiceError::permission_denied(
+                "Rebuilding a dashboard reads the bank's requests, partners and stock as the caller, \
+                 and those answer only the bank's own roles: rebuild it as an org_admin of that \
+                 bank, or with a service account scoped to it.",
+            )
+            .into());
+        }
+        let organization_id = caller.require_org_admin()?;
+        if named.is_some_and(|named| named != organization_id) {
+            return Err(ServiceError::not_found("organization").into());
+        }
+        let rows = self.app.rebuild_dashboard(&caller, organization_id).await?;
+        Ok(Response::new(pb::RebuildDashboardResponse {
+            dashboard: Some(dashboard_message(organization_id, rows)),
+        }))
     }
 }
 

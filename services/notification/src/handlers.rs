@@ -3,16 +3,15 @@
 
 use essentials_proto::events::EventPayload;
 use essentials_proto::events::v1 as events;
-use essentials_proto::inventory::v1::DistributionState;
 use essentials_runtime::bus::{HandlerError, ReceivedEvent};
 use prost::Message;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::dashboard::RequestStatus;
+use crate::domain::dashboard::{RequestStatus, distribution_state_name};
 use crate::domain::emails::{self, MailContext, OutgoingEmail, to_datetime};
-use crate::repo;
+use crate::{repo, service};
 
 /// Events that may cause e-mails.
 pub const EMAIL_EVENTS: &[&str] = &[
@@ -182,18 +181,57 @@ impl EmailHandler {
     }
 }
 
+impl EmailHandler {
+    /// `partner.deadline_reminder_due`: logged through the same function as RunDueReminders'
+    /// deadline reminders, under the same (bank, partner, day) key, so the on-demand run and the
+    /// event can never both send one reminder.
+    async fn log_deadline_reminder(
+        &self,
+        transaction: &mut PgConnection,
+        event: &ReceivedEvent,
+    ) -> Result<(), HandlerError> {
+        let payload: events::PartnerDeadlineReminderDue = event.payload()?;
+        let due = emails::due_deadline_reminder(&payload).map_err(|problem| {
+            HandlerError::Permanent(anyhow::anyhow!(
+                "event {} ({}) {problem}",
+                event.id,
+                event.event_type
+            ))
+        })?;
+        let Some(due) = due else {
+            tracing::debug!(event_id = %event.id, "no deadline reminder for this event");
+            return Ok(());
+        };
+        let organization_id = bank_of(event, payload.bank.as_ref());
+        let logged =
+            service::log_deadline_reminder(transaction, organization_id, &due, Some(event.id))
+                .await?;
+        if !logged {
+            tracing::info!(
+                partner_id = %due.partner_id,
+                day = %due.day,
+                "deadline reminder already logged (by RunDueReminders or an earlier event)"
+            );
+        }
+        Ok(())
+    }
+}
+
 impl essentials_runtime::bus::EventHandler for EmailHandler {
     async fn handle(
         &self,
         transaction: &mut PgConnection,
         event: &ReceivedEvent,
     ) -> Result<(), HandlerError> {
+        if event.event_type == events::PartnerDeadlineReminderDue::EVENT_TYPE {
+            return self.log_deadline_reminder(transaction, event).await;
+        }
         let (organization_id, outgoing) = self.emails_for(event, OffsetDateTime::now_utc())?;
         let Some(outgoing) = outgoing else {
             tracing::debug!(event_type = %event.event_type, "no e-mail for this event");
             return Ok(());
         };
-        let (dedupe_key, event_type) = log_key(event, &outgoing)?;
+        let (dedupe_key, event_type) = log_key(event, &outgoing);
         let inserted = repo::insert_email(
             transaction,
             organization_id,
@@ -210,33 +248,15 @@ impl essentials_runtime::bus::EventHandler for EmailHandler {
     }
 }
 
-/// The e-mail's key in the log and its event_type there. A deadline reminder is keyed by partner
-/// and day, so even two events for the same reminder (two selections of one day) send it once.
-fn log_key(
-    event: &ReceivedEvent,
-    outgoing: &OutgoingEmail,
-) -> Result<(String, &'static str), HandlerError> {
-    if event.event_type == events::PartnerDeadlineReminderDue::EVENT_TYPE {
-        let payload: events::PartnerDeadlineReminderDue = event.payload()?;
-        let partner_id = payload
-            .partner
-            .map(|partner| partner.partner_id)
-            .unwrap_or_default();
-        return Ok((
-            format!(
-                "{}/{partner_id}/{}",
-                crate::service::DEADLINE_REMINDER_EVENT,
-                payload.reminder_date
-            ),
-            crate::service::DEADLINE_REMINDER_EVENT,
-        ));
-    }
+/// The e-mail's key in the log and its event_type there (deadline reminders have their own key,
+/// see `service::deadline_reminder_key`).
+fn log_key(event: &ReceivedEvent, outgoing: &OutgoingEmail) -> (String, &'static str) {
     let event_type = EMAIL_EVENTS
         .iter()
         .copied()
         .find(|known| *known == event.event_type)
         .unwrap_or("unknown");
-    Ok((format!("{}/{}", event.id, outgoing.template), event_type))
+    (format!("{}/{}", event.id, outgoing.template), event_type)
 }
 
 /// Keeps the dashboard projection (and the distributions the reminders need).
@@ -274,10 +294,7 @@ async fn record_snapshot(
     };
     let distribution_id = parse_id(&snapshot.distribution_id, "distribution id", event)?;
     let issued_at = to_datetime(snapshot.issued_at.as_ref()).unwrap_or_else(|| occurred_at(event));
-    let state = state_override.unwrap_or(match snapshot.state() {
-        DistributionState::Complete => "complete",
-        DistributionState::Scheduled | DistributionState::Unspecified => "scheduled",
-    });
+    let state = state_override.unwrap_or(distribution_state_name(snapshot.state()));
     repo::record_distribution(
         transaction,
         organization_id,

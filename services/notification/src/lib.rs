@@ -6,6 +6,8 @@ pub mod domain;
 pub mod grpc;
 pub mod handlers;
 pub mod jobs;
+pub mod owners;
+pub mod rebuild;
 pub mod repo;
 pub mod sender;
 pub mod service;
@@ -42,7 +44,8 @@ pub const DASHBOARD_SERVICE: &str = "essentials.notification.v1.DashboardService
 fn build(context: &PartContext) -> anyhow::Result<PartServices> {
     let settings = &context.settings;
     let mailer = sender::Mailer::from_settings(&settings.smtp)?;
-    let app = service::Notifications::new(context.pool.clone());
+    let owners = owners::Owners::from_settings(settings)?;
+    let app = service::Notifications::new(context.pool.clone(), owners);
     let hub = watch::DashboardHub::default();
     let interceptor = AuthInterceptor::new(context.verifier.clone());
 

@@ -3,10 +3,12 @@
 
 use essentials_proto::common::v1::DeliveryMethod;
 use essentials_proto::events::v1 as events;
-use essentials_proto::partner::v1::{PartnerStatus, RoleKind};
+use essentials_proto::partner::v1::{self as partner, PartnerStatus, RoleKind};
 use time::{Date, OffsetDateTime};
+use uuid::Uuid;
 
 use super::pdf;
+use super::reminders::parse_day;
 use super::template::{self, Template, Values, escape_html};
 
 /// An e-mail to log and send.
@@ -750,26 +752,80 @@ pub fn deadline_reminder(reminder: &DeadlineReminder) -> Option<OutgoingEmail> {
     ))
 }
 
-/// `partner.deadline_reminder_due` (the partner part picks who and when, DOMAIN.md §3.3); never
-/// to a deactivated partner.
-pub fn deadline_reminder_due(event: &events::PartnerDeadlineReminderDue) -> Option<OutgoingEmail> {
-    let partner = event.partner.as_ref()?;
+/// A deadline reminder to log: whose, for which reminder day, and what it says. It comes either
+/// from a `partner.deadline_reminder_due` event or from the partner part's ListDeadlineReminders
+/// answer (RunDueReminders); both are logged by `service::log_deadline_reminder`, under one key
+/// per (bank, partner, day), so whichever arrives second writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDeadlineReminder {
+    pub partner_id: Uuid,
+    /// The day the reminder is for (not the deadline).
+    pub day: Date,
+    pub reminder: DeadlineReminder,
+}
+
+/// `partner.deadline_reminder_due` (the partner part picks who and when, DOMAIN.md §3.3).
+/// `Ok(None)`: nothing to send (no partner, or a deactivated one); `Err`: the event is malformed
+/// (without a partner id and a day the reminder could not be sent exactly once).
+pub fn due_deadline_reminder(
+    event: &events::PartnerDeadlineReminderDue,
+) -> Result<Option<DueDeadlineReminder>, String> {
+    let Some(partner) = event.partner.as_ref() else {
+        return Ok(None);
+    };
     if is_deactivated(Some(partner)) {
-        return None;
+        return Ok(None);
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let deadline = Date::parse(event.deadline_date.trim(), &format).ok()?;
-    deadline_reminder(&DeadlineReminder {
-        bank_name: event
-            .bank
-            .as_ref()
-            .map(|bank| bank.name.clone())
-            .unwrap_or_default(),
-        partner_name: partner.name.clone(),
-        partner_email: partner.email.clone(),
-        deadline,
-        reminder_email_text: event.reminder_email_text.clone(),
+    let partner_id = Uuid::parse_str(partner.partner_id.trim())
+        .map_err(|_| format!("has no valid partner id: {:?}", partner.partner_id))?;
+    let day = parse_day(&event.reminder_date)
+        .ok_or_else(|| format!("has no valid reminder_date: {:?}", event.reminder_date))?;
+    let deadline = parse_day(&event.deadline_date)
+        .ok_or_else(|| format!("has no valid deadline_date: {:?}", event.deadline_date))?;
+    Ok(Some(DueDeadlineReminder {
+        partner_id,
+        day,
+        reminder: DeadlineReminder {
+            bank_name: event
+                .bank
+                .as_ref()
+                .map(|bank| bank.name.clone())
+                .unwrap_or_default(),
+            partner_name: partner.name.clone(),
+            partner_email: partner.email.clone(),
+            deadline,
+            reminder_email_text: event.reminder_email_text.clone(),
+        },
+    }))
+}
+
+/// One reminder of PartnerService.ListDeadlineReminders for `day` (the partner part already left
+/// deactivated partners out). `Err`: the answer is malformed.
+pub fn listed_deadline_reminder(
+    listed: &partner::DeadlineReminder,
+    day: Date,
+) -> Result<DueDeadlineReminder, String> {
+    let partner_id = Uuid::parse_str(listed.partner_id.trim())
+        .map_err(|_| format!("has no valid partner id: {:?}", listed.partner_id))?;
+    let deadline = parse_day(&listed.deadline_date)
+        .ok_or_else(|| format!("has no valid deadline_date: {:?}", listed.deadline_date))?;
+    Ok(DueDeadlineReminder {
+        partner_id,
+        day,
+        reminder: DeadlineReminder {
+            bank_name: listed.organization_name.clone(),
+            partner_name: listed.partner_name.clone(),
+            partner_email: listed.partner_email.clone(),
+            deadline,
+            reminder_email_text: listed.reminder_email_text.clone(),
+        },
     })
+}
+
+/// The e-mail of `partner.deadline_reminder_due`; never to a deactivated partner.
+pub fn deadline_reminder_due(event: &events::PartnerDeadlineReminderDue) -> Option<OutgoingEmail> {
+    let due = due_deadline_reminder(event).ok()??;
+    deadline_reminder(&due.reminder)
 }
 
 #[cfg(test)]
@@ -894,6 +950,70 @@ mod tests {
         assert_eq!(email.subject, "North Deadline Reminder");
         assert!(email.text_body.contains("Hi Little Ones!"));
         assert!(email.text_body.contains("12/20/2026"));
+    }
+
+    fn deadline_event(
+        partner_id: &str,
+        status: PartnerStatus,
+    ) -> events::PartnerDeadlineReminderDue {
+        events::PartnerDeadlineReminderDue {
+            partner: Some(events::PartnerRef {
+                partner_id: partner_id.into(),
+                name: "Little Ones".into(),
+                email: "p@little.test".into(),
+                status: status as i32,
+                send_reminders: true,
+            }),
+            bank: Some(events::BankRef {
+                name: "North".into(),
+                ..Default::default()
+            }),
+            deadline_date: "2026-12-20".into(),
+            reminder_date: "2026-12-10".into(),
+            reminder_email_text: "Hi {partner_name}!".into(),
+            partner_group_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_event_and_the_listed_reminder_make_the_same_reminder() {
+        let partner_id = Uuid::now_v7();
+        let from_event = due_deadline_reminder(&deadline_event(
+            &partner_id.to_string(),
+            PartnerStatus::Approved,
+        ))
+        .expect("well formed")
+        .expect("due");
+        let listed = partner::DeadlineReminder {
+            organization_id: Uuid::now_v7().to_string(),
+            organization_name: "North".into(),
+            partner_id: partner_id.to_string(),
+            partner_name: "Little Ones".into(),
+            partner_email: "p@little.test".into(),
+            deadline_date: "2026-12-20".into(),
+            reminder_email_text: "Hi {partner_name}!".into(),
+        };
+        let from_list =
+            listed_deadline_reminder(&listed, time::macros::date!(2026 - 12 - 10)).expect("ok");
+        assert_eq!(from_event, from_list);
+        assert_eq!(
+            deadline_reminder(&from_event.reminder),
+            deadline_reminder(&from_list.reminder)
+        );
+    }
+
+    #[test]
+    fn deactivated_or_malformed_deadline_events_send_nothing() {
+        let id = Uuid::now_v7().to_string();
+        assert_eq!(
+            due_deadline_reminder(&deadline_event(&id, PartnerStatus::Deactivated)),
+            Ok(None)
+        );
+        assert!(due_deadline_reminder(&deadline_event("p1", PartnerStatus::Approved)).is_err());
+        let mut no_day = deadline_event(&id, PartnerStatus::Approved);
+        no_day.reminder_date = String::new();
+        assert!(due_deadline_reminder(&no_day).is_err());
+        assert!(deadline_reminder_due(&no_day).is_none());
     }
 
     #[test]

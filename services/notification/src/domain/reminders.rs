@@ -2,7 +2,21 @@
 //! request deadline on a day, which deadline the e-mail names, and which distributions get their
 //! reminder. Pure; the daily job and RunDueReminders use it.
 
+use time::format_description::BorrowedFormatItem;
 use time::{Date, Duration, Month, Weekday};
+
+/// Days on the wire ("YYYY-MM-DD": RunDueRemindersRequest.date, the partner part's reminder
+/// dates) and in reminder dedupe keys.
+const DAY_FORMAT: &[BorrowedFormatItem<'_>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+pub fn format_day(day: Date) -> String {
+    day.format(DAY_FORMAT).unwrap_or_default()
+}
+
+pub fn parse_day(text: &str) -> Option<Date> {
+    Date::parse(text.trim(), DAY_FORMAT).ok()
+}
 
 /// Which week of the month a day-of-week schedule means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +248,13 @@ mod tests {
         let today = date!(2026 - 11 - 10);
         let deadline_day = reminder_due(&partner(false, Some(group)), &BANK, today).expect("due");
         assert_eq!(next_deadline(today, deadline_day), date!(2026 - 11 - 15));
+    }
+
+    #[test]
+    fn days_round_trip_as_year_month_day() {
+        assert_eq!(format_day(date!(2026 - 01 - 05)), "2026-01-05");
+        assert_eq!(parse_day(" 2026-01-05 "), Some(date!(2026 - 01 - 05)));
+        assert_eq!(parse_day("01/05/2026"), None);
     }
 
     #[test]

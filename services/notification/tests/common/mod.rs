@@ -42,8 +42,13 @@ pub struct Part {
 
 impl Part {
     pub async fn start() -> Self {
+        Self::start_with(testing::isolated_settings()).await
+    }
+
+    /// With these settings: their database and bus prefixes, and the URLs of the other parts
+    /// (when a test runs them too). The SMTP sink and the public URL are this part's own.
+    pub async fn start_with(mut settings: Settings) -> Self {
         let sink = SmtpSink::start().await.expect("SMTP sink");
-        let mut settings = testing::isolated_settings();
         settings.smtp.url = Some(sink.url());
         settings.smtp.from = "Essentials <no-reply@essentials.test>".into();
         settings.public_url = "https://essentials.test".into();
