@@ -26,6 +26,7 @@ use crate::extract::{ApiQuery, Caller};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_dashboard))
+        .routes(routes!(rebuild_dashboard))
         .routes(routes!(stream_dashboard))
         .routes(routes!(list_emails))
 }
@@ -138,6 +139,27 @@ async fn get_dashboard(
     let mut client = DashboardServiceClient::new(state.upstreams.notification.clone());
     let response = client
         .get_dashboard(forward(&principal, pb::GetDashboardRequest {}))
+        .await?
+        .into_inner();
+    Ok(Json(response.dashboard.unwrap_or_default().into()))
+}
+
+/// Rebuild the bank's dashboard from the parts that own its data (org_admin), e.g. after the
+/// projection was lost; answers the rebuilt dashboard. Live watchers are pushed the new state.
+#[utoipa::path(post, path = "/dashboard/rebuild", tag = "dashboard",
+    responses((status = 200, description = "The rebuilt dashboard", body = DashboardDto)))]
+async fn rebuild_dashboard(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Json<DashboardDto>, ApiError> {
+    let mut client = DashboardServiceClient::new(state.upstreams.notification.clone());
+    let response = client
+        .rebuild_dashboard(forward(
+            &principal,
+            pb::RebuildDashboardRequest {
+                organization_id: String::new(),
+            },
+        ))
         .await?
         .into_inner();
     Ok(Json(response.dashboard.unwrap_or_default().into()))
