@@ -100,6 +100,29 @@ pub async fn prepare(
     Ok(pool)
 }
 
+/// Like [`prepare`], for a pool the caller already holds (a running part's lazy pool).
+pub async fn prepare_pool(
+    settings: &Settings,
+    part: &str,
+    part_migrator: &Migrator,
+    pool: &PgPool,
+) -> anyhow::Result<()> {
+    ensure_database(settings, part).await.map_err(|error| {
+        anyhow::anyhow!(
+            "could not reach or create database {} on {}: {error}",
+            settings.database_name(part),
+            redact_url(&settings.database.url)
+        )
+    })?;
+    migrator(part_migrator).run(pool).await.map_err(|error| {
+        anyhow::anyhow!(
+            "migrating database {} failed: {error}",
+            settings.database_name(part)
+        )
+    })?;
+    Ok(())
+}
+
 /// Drops the password from a URL before it is logged.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -90,20 +90,19 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
         .map_err(|error| anyhow::anyhow!("could not listen on {address}: {error}"))
 }
 
-/// Runs a part until `shutdown`: waits for its database (retrying), migrates it, starts the
-/// relay and the part's workers, serves gRPC (NOT_SERVING until the database and the broker are
-/// up), then stops in order: server, workers, relay.
+/// Runs a part until `shutdown`: serves gRPC at once (health NOT_SERVING, so probes get an answer
+/// while the database is unreachable), prepares and migrates its database (retrying), then starts
+/// the relay and the part's workers, runs its start-up tasks, and reports SERVING once the broker
+/// has been reached; stops in order: server, workers, relay.
 pub async fn run(
-    spec: &PartSpec,
+    spec: &'static PartSpec,
     settings: Arc<Settings>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
-    let pool = wait_for_database(spec, &settings, &shutdown).await?;
-    let Some(pool) = pool else {
-        return Ok(());
-    };
+    // Lazy: no connection is made until the database has been prepared below.
+    let pool = crate::db::pool(&settings, spec.name)?;
     let verifier = TokenVerifier::from_settings(&settings.auth)?;
     let bus = BusStatus::default();
     // Workers stop after the server has drained, so in-flight calls can still enqueue events.
@@ -112,24 +111,12 @@ pub async fn run(
         name: spec.name,
         settings: settings.clone(),
         pool: pool.clone(),
-        verifier,
+        verifier: verifier.clone(),
         bus: bus.clone(),
         shutdown: workers_shutdown.clone(),
         stopping: shutdown.clone(),
     };
     let services = (spec.build)(&context)?;
-    let mut workers = JoinSet::new();
-    let relay = OutboxRelay::new(pool.clone(), &settings, spec.name, bus.clone());
-    workers.spawn(relay.run(workers_shutdown.clone()));
-    workers.spawn(observe_pool(
-        spec.name,
-        pool.clone(),
-        workers_shutdown.clone(),
-    ));
-    for worker in services.workers {
-        tracing::debug!(part = spec.name, worker = %worker.name, "starting worker");
-        workers.spawn(worker.task);
-    }
 
     let (reporter, health) = tonic_health::server::health_reporter();
     // Liveness: SERVING for as long as the process answers at all (Kubernetes probes it).
@@ -143,16 +130,22 @@ pub async fn run(
     reporter
         .set_service_status(BUS_HEALTH_SERVICE, tonic_health::ServingStatus::NotServing)
         .await;
-    let readiness = tokio::spawn(track_readiness(
-        reporter,
-        services.service_names.clone(),
-        services.startup,
-        bus,
+    let starting = tokio::spawn(start_when_database_ready(
+        spec,
+        settings.clone(),
+        pool.clone(),
+        Background {
+            workers: services.workers,
+            startup: services.startup,
+            reporter,
+            service_names: services.service_names.clone(),
+            bus,
+        },
         shutdown.clone(),
+        workers_shutdown.clone(),
     ));
     tracing::info!(part = spec.name, addr = %address, "listening");
-    let idempotency =
-        crate::idempotency::IdempotencyLayer::new(pool.clone(), context.verifier.clone());
+    let idempotency = crate::idempotency::IdempotencyLayer::new(pool.clone(), verifier);
     let served = crate::grpc::serve(
         listener,
         services.routes,
@@ -161,8 +154,9 @@ pub async fn run(
         idempotency,
     )
     .await;
-    readiness.abort();
     workers_shutdown.cancel();
+    // Still waiting for the database: it gives up on `shutdown`, with no workers started.
+    let mut workers = starting.await.ok().flatten().unwrap_or_default();
     let drained = tokio::time::timeout(WORKER_GRACE, async {
         while workers.join_next().await.is_some() {}
     })
@@ -179,6 +173,56 @@ pub async fn run(
     served
 }
 
+/// What starts once the database is ready.
+struct Background {
+    workers: Vec<Worker>,
+    startup: Vec<Worker>,
+    reporter: tonic_health::server::HealthReporter,
+    service_names: Vec<&'static str>,
+    bus: BusStatus,
+}
+
+/// Prepares the database (retrying until `shutdown`), then starts the relay, the workers and
+/// readiness tracking; `None` when shut down first.
+async fn start_when_database_ready(
+    spec: &'static PartSpec,
+    settings: Arc<Settings>,
+    pool: PgPool,
+    background: Background,
+    shutdown: CancellationToken,
+    workers_shutdown: CancellationToken,
+) -> Option<JoinSet<()>> {
+    let mut backoff = crate::bus::Backoff::default();
+    loop {
+        match crate::db::prepare_pool(&settings, spec.name, spec.migrator, &pool).await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(part = spec.name, %error, "database not ready; retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            () = shutdown.cancelled() => return None,
+        }
+    }
+    let mut workers = JoinSet::new();
+    let relay = OutboxRelay::new(pool.clone(), &settings, spec.name, background.bus.clone());
+    workers.spawn(relay.run(workers_shutdown.clone()));
+    workers.spawn(observe_pool(spec.name, pool, workers_shutdown));
+    for worker in background.workers {
+        tracing::debug!(part = spec.name, worker = %worker.name, "starting worker");
+        workers.spawn(worker.task);
+    }
+    workers.spawn(track_readiness(
+        background.reporter,
+        background.service_names,
+        background.startup,
+        background.bus,
+        shutdown,
+    ));
+    Some(workers)
+}
+
 /// Keeps the pool gauges (`db_pool_connections`) current.
 async fn observe_pool(part: &'static str, pool: PgPool, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(Duration::from_secs(10));
@@ -186,27 +230,6 @@ async fn observe_pool(part: &'static str, pool: PgPool, shutdown: CancellationTo
         tokio::select! {
             _ = ticks.tick() => crate::metrics::metrics().observe_pool(part, &pool),
             () = shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// Retries until the database answers and is migrated; `None` if shut down first.
-async fn wait_for_database(
-    spec: &PartSpec,
-    settings: &Settings,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<PgPool>> {
-    let mut backoff = crate::bus::Backoff::default();
-    loop {
-        match spec.migrate(settings).await {
-            Ok(pool) => return Ok(Some(pool)),
-            Err(error) => {
-                tracing::warn!(part = spec.name, %error, "database not ready; retrying");
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff.next_delay()) => {}
-            () = shutdown.cancelled() => return Ok(None),
         }
     }
 }
