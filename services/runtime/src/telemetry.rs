@@ -1,9 +1,9 @@
 //! Logs, traces and trace-context propagation.
 //!
-//! `tracing` everywhere: pretty on a terminal, JSON otherwise. OTLP traces when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (exports happen in the background: a missing collector
-//! costs a logged error per batch, never a crash or a hang). W3C trace context travels through
-//! gRPC metadata, HTTP headers and AMQP headers.
+//! `tracing` everywhere: pretty on a terminal, JSON otherwise. Spans carry W3C trace context,
+//! which travels through gRPC metadata, HTTP headers and AMQP headers (the outbox keeps it with
+//! each event); traces are exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (in the
+//! background: a missing collector costs a logged error per batch, never a crash or a hang).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -53,10 +53,9 @@ pub fn init(service_name: &str, settings: &LogSettings) -> TelemetryGuard {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},{QUIET}", settings.filter)));
-    let provider = otlp_provider(service_name);
-    let otel_layer = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()))
-    });
+    let provider = tracer_provider(service_name);
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
     let json = match settings.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
@@ -78,32 +77,32 @@ pub fn init(service_name: &str, settings: &LogSettings) -> TelemetryGuard {
     if installed.is_err() {
         tracing::debug!("a tracing subscriber was already installed");
     }
-    TelemetryGuard { provider }
+    TelemetryGuard {
+        provider: Some(provider),
+    }
 }
 
-fn otlp_provider(service_name: &str) -> Option<SdkTracerProvider> {
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()?;
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
+/// Spans always get W3C trace ids, so trace context travels through gRPC, HTTP and AMQP even
+/// with no collector; they are exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+fn tracer_provider(service_name: &str) -> SdkTracerProvider {
+    let service_name =
+        std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| format!("essentials-{service_name}"));
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name)
         .build();
-    match exporter {
-        Ok(exporter) => {
-            let service_name = std::env::var("OTEL_SERVICE_NAME")
-                .unwrap_or_else(|_| format!("essentials-{service_name}"));
-            let resource = opentelemetry_sdk::Resource::builder()
-                .with_service_name(service_name)
-                .build();
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(resource)
-                    .build(),
-            )
-        }
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") else {
+        return builder.build();
+    };
+    match opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+    {
+        Ok(exporter) => builder.with_batch_exporter(exporter).build(),
         Err(error) => {
-            // Tracing is an aid, not a dependency: run without it.
+            // Tracing is an aid, not a dependency: run without the export.
             eprintln!("OTLP exporter for {endpoint} not started: {error}");
-            None
+            builder.build()
         }
     }
 }
