@@ -84,6 +84,7 @@ pub struct Metrics {
     pub bus_connected: Family<ComponentLabels, Gauge>,
     pub consumer_messages: Family<ConsumerLabels, Counter>,
     pub consumer_handle_duration: HistogramFamily<QueueLabels>,
+    pub consumer_queue_messages: Family<QueueLabels, Gauge>,
     pub emails_sent: Counter,
     pub emails_failed: Counter,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
@@ -104,6 +105,7 @@ impl Metrics {
             bus_connected: Family::default(),
             consumer_messages: Family::default(),
             consumer_handle_duration: Family::new_with_constructor(latency_histogram),
+            consumer_queue_messages: Family::default(),
             emails_sent: Counter::default(),
             emails_failed: Counter::default(),
             db_pool_connections: Family::default(),
@@ -164,6 +166,11 @@ impl Metrics {
             "consumer_handle_duration_seconds",
             "Time a consumer spent on one message",
             metrics.consumer_handle_duration.clone(),
+        );
+        registry.register(
+            "consumer_queue_messages",
+            "Messages waiting in a consumer's queue (consumer lag), sampled every 15 s",
+            metrics.consumer_queue_messages.clone(),
         );
         registry.register(
             "emails_sent",

@@ -526,6 +526,12 @@ async fn a_database_outage_holds_events_instead_of_dead_lettering_them() {
         0,
         "not dead-lettered"
     );
+    // The backlog of a connected consumer's queue is sampled as consumer lag.
+    let gauge = format!("consumer_queue_messages{{queue=\"{queue}\"}}");
+    wait_until(DEADLINE, "the queue's backlog in the metrics", || async {
+        metrics().render().contains(&gauge)
+    })
+    .await;
     proxy.up();
     wait_until(
         DEADLINE,

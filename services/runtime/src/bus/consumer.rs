@@ -194,6 +194,13 @@ impl<H: EventHandler> Consumer<H> {
         self.status.set(&self.queue, true);
         backoff.reset();
         tracing::info!(queue = %self.queue, "consumer connected");
+        let sampling = CancellationToken::new();
+        tokio::spawn(sample_queue_depth(
+            channel.clone(),
+            self.queue.clone(),
+            sampling.clone(),
+        ));
+        let _stop_sampling = sampling.drop_guard();
         let mut failure: Option<anyhow::Error> = None;
         let failure_ref = &mut failure;
         deliveries
@@ -330,6 +337,36 @@ impl<H: EventHandler> Consumer<H> {
                 outcome: outcome.label(),
             })
             .inc();
+    }
+}
+
+/// Keeps `consumer_queue_messages` (the queue's backlog: consumer lag) current while connected.
+async fn sample_queue_depth(channel: lapin::Channel, queue: String, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let declared = channel
+            .queue_declare(
+                queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        let Ok(declared) = declared else {
+            return; // The channel is gone; the next connection samples again.
+        };
+        metrics()
+            .consumer_queue_messages
+            .get_or_create(&QueueLabels {
+                queue: queue.clone(),
+            })
+            .set(i64::from(declared.message_count()));
     }
 }
 
