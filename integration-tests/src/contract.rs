@@ -119,16 +119,61 @@ pub fn validate(
     at: &str,
     errors: &mut Vec<String>,
 ) {
+    validate_closed(document, schema, value, at, errors, true);
+}
+
+/// The property names `schema` declares, through `$ref` and `allOf`.
+fn declared_properties<'a>(document: &'a Value, schema: &'a Value, names: &mut Vec<&'a str>) {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => match resolve(document, reference) {
+            Some(target) => target,
+            None => return,
+        },
+        None => schema,
+    };
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        names.extend(properties.keys().map(String::as_str));
+    }
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        declared_properties(document, part, names);
+    }
+}
+
+/// `closed`: an object may hold only declared properties. The parts of an `allOf` are checked
+/// open, and the union of their properties closed.
+fn validate_closed(
+    document: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    errors: &mut Vec<String>,
+    closed: bool,
+) {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         match resolve(document, reference) {
-            Some(target) => validate(document, target, value, at, errors),
+            Some(target) => validate_closed(document, target, value, at, errors, closed),
             None => errors.push(format!("{at}: unresolved {reference}")),
         }
         return;
     }
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+    let all_of = schema.get("allOf").and_then(Value::as_array);
+    if let Some(all) = all_of {
         for part in all {
-            validate(document, part, value, at, errors);
+            validate_closed(document, part, value, at, errors, false);
+        }
+        if closed && let Value::Object(object) = value {
+            let mut names = Vec::new();
+            declared_properties(document, schema, &mut names);
+            for name in object.keys() {
+                if !names.contains(&name.as_str()) {
+                    errors.push(format!("{at}.{name}: not in the schema"));
+                }
+            }
         }
     }
     for (keyword, exactly_one) in [("oneOf", true), ("anyOf", false)] {
@@ -139,7 +184,7 @@ pub fn validate(
             .iter()
             .filter(|choice| {
                 let mut inner = Vec::new();
-                validate(document, choice, value, at, &mut inner);
+                validate_closed(document, choice, value, at, &mut inner, closed);
                 inner.is_empty()
             })
             .count();
@@ -194,7 +239,10 @@ pub fn validate(
                         errors,
                     ),
                     // Closed unless the schema says otherwise: undocumented fields are drift.
-                    _ if properties.is_some() || additional.is_some() => {
+                    _ if closed
+                        && all_of.is_none()
+                        && (properties.is_some() || additional.is_some()) =>
+                    {
                         errors.push(format!("{path}: not in the schema"));
                     }
                     _ => {}
@@ -268,6 +316,21 @@ mod tests {
         ] {
             assert!(found.contains(expected), "{expected} in:\n{found}");
         }
+    }
+
+    #[test]
+    fn all_of_is_closed_over_the_union_of_its_parts() {
+        let schema = json!({"allOf": [
+            {"$ref": "#/components/schemas/Line"},
+            {"type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}}
+        ]});
+        assert_eq!(
+            errors(schema.clone(), json!({"item_id": "a", "role": "org_user"})),
+            Vec::<String>::new()
+        );
+        let found = errors(schema, json!({"item_id": "a", "role": "x", "extra": 1})).join("\n");
+        assert!(found.contains("$.extra: not in the schema"), "{found}");
+        assert!(!found.contains("$.role: not in"), "{found}");
     }
 
     #[test]

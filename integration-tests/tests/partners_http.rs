@@ -63,6 +63,36 @@ fn reason(body: &Value) -> &str {
     body["error"]["reason"].as_str().unwrap_or_default()
 }
 
+/// How many events the partner part has written so far: a refused call adds none.
+async fn outbox_len(stack: &Stack) -> i64 {
+    let pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let count = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .expect("outbox");
+    pool.close().await;
+    count
+}
+
+/// The descriptions of an error answer's field violations.
+fn violation_texts(body: &Value) -> Vec<String> {
+    body["error"]["field_violations"]
+        .as_array()
+        .map(|violations| {
+            violations
+                .iter()
+                .map(|violation| {
+                    format!(
+                        "{}: {}",
+                        violation["field"].as_str().unwrap_or_default(),
+                        violation["description"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partner_lifecycle_through_the_gateway() {
     let stack = Stack::start(&[&essentials_partner::SPEC]).await;
@@ -291,6 +321,68 @@ async fn another_bank_gets_404_and_lists_nothing() {
         )
         .await;
     let id = created.body["id"].as_str().expect("id").to_owned();
+    // A's partner has a user who has not accepted yet: B must not reach them either.
+    let invited = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{id}/invite"),
+            Some(&bank_a),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{:?}", invited.body);
+    let pending_token = invitation_token(&stack.settings, "p@alpha.test").await;
+    let users = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{id}/users"),
+            Some(&bank_a),
+            None,
+        )
+        .await;
+    let user_id = users.body["items"][0]["id"]
+        .as_str()
+        .expect("user")
+        .to_owned();
+    let profile_before = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{id}/profile"),
+            Some(&bank_a),
+            None,
+        )
+        .await;
+    let events_before = outbox_len(&stack).await;
+    let user_routes: Vec<(&str, String, Option<Value>)> = vec![
+        (
+            "PUT",
+            format!("/api/v1/partners/{id}/profile"),
+            Some(json!({
+                "agency_information": {"name": "Taken over"},
+                "partner_settings": {"enable_quantity_based_requests": true}
+            })),
+        ),
+        ("GET", format!("/api/v1/partners/{id}/users"), None),
+        (
+            "POST",
+            format!("/api/v1/partners/{id}/users"),
+            Some(json!({"email": "intruder@beta.test", "name": "Intruder"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/partners/{id}/users/{user_id}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/partners/{id}/users/{user_id}/resend_invitation"),
+            None,
+        ),
+    ];
+    for (method, path, body) in user_routes {
+        let answer = http.json(method, &path, Some(&bank_b), body).await;
+        assert_eq!(answer.status, 404, "{method} {path}: {:?}", answer.body);
+    }
     for (method, path) in [
         ("GET", format!("/api/v1/partners/{id}")),
         ("PATCH", format!("/api/v1/partners/{id}")),
@@ -323,6 +415,43 @@ async fn another_bank_gets_404_and_lists_nothing() {
         )
         .await;
     assert_eq!(still.body["name"], "Alpha Partner");
+    assert_eq!(still.body["status"], "invited");
+    assert_eq!(
+        outbox_len(&stack).await,
+        events_before,
+        "bank B's attempts wrote nothing"
+    );
+    let profile_after = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{id}/profile"),
+            Some(&bank_a),
+            None,
+        )
+        .await;
+    assert_eq!(
+        profile_after.body, profile_before.body,
+        "the profile is A's"
+    );
+    let users_after = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{id}/users"),
+            Some(&bank_a),
+            None,
+        )
+        .await;
+    assert_eq!(users_after.body, users.body, "the same users");
+    // B's resend did not void the link A's partner user holds.
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": pending_token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
     let garbage_id = http
         .json("GET", "/api/v1/partners/not-a-uuid", Some(&bank_a), None)
         .await;
@@ -625,5 +754,279 @@ async fn partner_group_categories_are_checked_with_the_inventory_part() {
         )
         .await;
     assert_eq!(duplicate.status, 409);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_user_only_ever_sees_its_own_partner() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let admin = bank(&stack, "Portal Bank", "admin@portal.test").await;
+    let mut partners = Vec::new();
+    for (name, email) in [
+        ("Own", "own@portal.test"),
+        ("Neighbour", "next@portal.test"),
+    ] {
+        let created = http
+            .json(
+                "POST",
+                "/api/v1/partners",
+                Some(&admin),
+                Some(json!({"name": name, "email": email})),
+            )
+            .await;
+        let id = created.body["id"].as_str().expect("id").to_owned();
+        http.json(
+            "POST",
+            &format!("/api/v1/partners/{id}/invite"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        partners.push(id);
+    }
+    let (own, neighbour) = (partners[0].clone(), partners[1].clone());
+    let token = invitation_token(&stack.settings, "own@portal.test").await;
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let user = login(&http, "own@portal.test", PASSWORD).await;
+    let neighbour_profile = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{neighbour}/profile"),
+            Some(&admin),
+            None,
+        )
+        .await;
+
+    let portal = http.json("GET", "/api/v1/partner", Some(&user), None).await;
+    assert_eq!(portal.body["id"], own.as_str());
+    let saved = http
+        .json(
+            "PUT",
+            "/api/v1/partner/profile",
+            Some(&user),
+            Some(json!({
+                "agency_information": {"name": "Own Agency"},
+                "partner_settings": {"enable_quantity_based_requests": true}
+            })),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    let own_profile = http
+        .json("GET", "/api/v1/partner/profile", Some(&user), None)
+        .await;
+    assert_eq!(own_profile.body["agency_information"]["name"], "Own Agency");
+    // The neighbour's routes answer as if it did not exist, and nothing of it changes.
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/partners/{neighbour}"), None),
+        ("GET", format!("/api/v1/partners/{neighbour}/profile"), None),
+        (
+            "PUT",
+            format!("/api/v1/partners/{neighbour}/profile"),
+            Some(json!({
+                "agency_information": {"name": "Taken over"},
+                "partner_settings": {"enable_quantity_based_requests": true}
+            })),
+        ),
+        ("GET", format!("/api/v1/partners/{neighbour}/users"), None),
+        (
+            "POST",
+            format!("/api/v1/partners/{neighbour}/users"),
+            Some(json!({"email": "mole@portal.test"})),
+        ),
+    ] {
+        let answer = http.json(method, &path, Some(&user), body).await;
+        assert_eq!(answer.status, 404, "{method} {path}: {:?}", answer.body);
+    }
+    let listed = http
+        .json("GET", "/api/v1/partners", Some(&user), None)
+        .await;
+    assert_eq!(listed.status, 403, "bank staff only");
+    let unchanged = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{neighbour}/profile"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(unchanged.body, neighbour_profile.body);
+    let neighbour_users = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{neighbour}/users"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        neighbour_users.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        neighbour_users.body
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_no_file_and_bad_headers_and_reports_each_skipped_row() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let admin = bank(&stack, "Import Errors Bank", "admin@imp-errors.test").await;
+    let import = |body: &'static [u8]| {
+        http.send(
+            "POST",
+            "/api/v1/partners/import",
+            Some(&admin),
+            "text/csv",
+            body,
+            // Sent even with an empty body, as a browser posting an empty file would.
+            &[("Content-Type", "text/csv")],
+        )
+    };
+    let no_file = import(b"").await;
+    assert_eq!(no_file.status, 400, "{:?}", no_file.body);
+    assert!(
+        violation_texts(&no_file.body)
+            .iter()
+            .any(|text| text.contains("No file was attached!")),
+        "{:?}",
+        no_file.body
+    );
+    for bad_headers in [
+        &b"partner,mail\nAcme,acme@x.test\n"[..],
+        &b"name\nAcme\n"[..],
+        &b"name,email,phone\nAcme,acme@x.test,1\n"[..],
+    ] {
+        let answer = http
+            .send(
+                "POST",
+                "/api/v1/partners/import",
+                Some(&admin),
+                "text/csv",
+                bad_headers,
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{:?}", answer.body);
+        assert!(
+            violation_texts(&answer.body)
+                .iter()
+                .any(|text| text.contains("Check headers in file!")),
+            "{:?}",
+            answer.body
+        );
+    }
+    // Nothing landed from a file of bad rows: the one import is still there.
+    let all_bad = import(b"name,email\nNo Mail,not-an-email\n").await;
+    assert_eq!(all_bad.status, 200, "{:?}", all_bad.body);
+    assert_eq!(all_bad.body["imported"], 0);
+    assert_eq!(all_bad.body["skipped"][0]["row"], 2);
+    assert!(
+        all_bad.body["skipped"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("email")),
+        "{:?}",
+        all_bad.body
+    );
+    let imported = import(
+        b"name,email\nTwin,twin@imp-errors.test\nTwin,twin2@imp-errors.test\nOther,TWIN@imp-errors.test\nSolo,solo@imp-errors.test\n",
+    )
+    .await;
+    assert_eq!(imported.status, 200, "{:?}", imported.body);
+    assert_eq!(imported.body["imported"], 2);
+    let skipped: Vec<(i64, &str)> = imported.body["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|row| {
+            (
+                row["row"].as_i64().unwrap_or_default(),
+                row["name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![(3, "Twin"), (4, "Other")],
+        "the duplicate name and the duplicate e-mail inside the file"
+    );
+    let messages = imported.body["skipped"].to_string();
+    assert!(messages.contains("name"), "{messages}");
+    assert!(messages.contains("e-mail"), "{messages}");
+    let again = import(b"name,email\nLate,late@imp-errors.test\n").await;
+    assert_eq!(again.status, 409);
+    assert_eq!(reason(&again.body), "PARTNERS_ALREADY_IMPORTED");
+    let listed = http
+        .json("GET", "/api/v1/partners", Some(&admin), None)
+        .await;
+    let names: Vec<&str> = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|partner| partner["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["Solo", "Twin"]);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_below_zero_is_refused_naming_quota() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let admin = bank(&stack, "Quota Http Bank", "admin@quota-http.test").await;
+    let negative = http
+        .json(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            Some(json!({"name": "Minus", "email": "minus@quota.test", "quota": -1})),
+        )
+        .await;
+    assert_eq!(negative.status, 400, "{:?}", negative.body);
+    assert_eq!(
+        negative.body["error"]["field_violations"][0]["field"],
+        "quota"
+    );
+    let listed = http
+        .json("GET", "/api/v1/partners", Some(&admin), None)
+        .await;
+    assert_eq!(listed.body["items"], json!([]), "nothing was created");
+    let zero = http
+        .json(
+            "POST",
+            "/api/v1/partners",
+            Some(&admin),
+            Some(json!({"name": "Zero", "email": "zero@quota.test", "quota": 0})),
+        )
+        .await;
+    assert_eq!(zero.status, 201, "{:?}", zero.body);
+    assert_eq!(zero.body["quota"], 0);
+    let id = zero.body["id"].as_str().expect("id").to_owned();
+    let lowered = http
+        .json(
+            "PATCH",
+            &format!("/api/v1/partners/{id}"),
+            Some(&admin),
+            Some(json!({"quota": -3})),
+        )
+        .await;
+    assert_eq!(lowered.status, 400, "{:?}", lowered.body);
+    assert_eq!(
+        lowered.body["error"]["field_violations"][0]["field"],
+        "quota"
+    );
+    let still = http
+        .json("GET", &format!("/api/v1/partners/{id}"), Some(&admin), None)
+        .await;
+    assert_eq!(still.body["quota"], 0);
     stack.stop().await;
 }

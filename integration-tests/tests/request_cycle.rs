@@ -349,7 +349,7 @@ async fn rebuild_after_a_lost_projection(stack: &Stack, http: &Http, admin: &str
         json!([]),
         "the projection is gone"
     );
-    let rebuilt = post(&http, "/api/v1/dashboard/rebuild", admin, json!({})).await;
+    let rebuilt = post(http, "/api/v1/dashboard/rebuild", admin, json!({})).await;
     assert_eq!(rebuilt.status, 200, "{:?}", rebuilt.body);
     // The projection keeps a request's time from its event, the request part from its row: the
     // two differ by the milliseconds between them.

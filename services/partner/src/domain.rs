@@ -76,6 +76,18 @@ pub enum Transition {
     Reactivate,
 }
 
+impl Transition {
+    pub const ALL: [Transition; 7] = [
+        Transition::Invite,
+        Transition::InviteAndApprove,
+        Transition::SubmitForApproval,
+        Transition::Approve,
+        Transition::RequestRecertification,
+        Transition::Deactivate,
+        Transition::Reactivate,
+    ];
+}
+
 /// Machine-readable reasons a transition is refused.
 pub mod reason {
     pub const NOT_INVITABLE: &str = "PARTNER_NOT_INVITABLE";
@@ -94,6 +106,7 @@ pub mod reason {
     pub const INVITATION_EXPIRED: &str = "INVITATION_EXPIRED";
     pub const GROUP_HAS_PARTNERS: &str = "PARTNER_GROUP_HAS_PARTNERS";
     pub const LAST_ROLE: &str = "USER_ROLE_REQUIRED";
+    pub const ROLE_REMOVED: &str = "USER_ROLE_REMOVED";
 }
 
 /// The status a transition leads to from `current`, or why it is refused.
@@ -303,132 +316,120 @@ mod tests {
     use super::*;
     use PartnerStatus::*;
 
-    fn reason_of(result: Result<PartnerStatus, ServiceError>) -> Option<String> {
-        result.err().and_then(|error| error.reason)
-    }
-
     #[test]
     fn every_transition_from_every_status() {
-        // (transition, from, expected status or refusal reason)
-        let table: &[(Transition, PartnerStatus, Result<PartnerStatus, &str>)] = &[
-            (Transition::Invite, Uninvited, Ok(Invited)),
-            (Transition::Invite, Invited, Ok(Invited)),
+        // One row per transition, one column per status in `PartnerStatus::ALL` order (uninvited,
+        // invited, awaiting_review, approved, recertification_required, deactivated): the
+        // arrays' types make the table cover every pair.
+        type Expected = Result<PartnerStatus, &'static str>;
+        let table: [(Transition, [Expected; 6]); 7] = [
             (
                 Transition::Invite,
-                AwaitingReview,
-                Err(reason::NOT_INVITABLE),
+                [
+                    Ok(Invited),
+                    Ok(Invited),
+                    Err(reason::NOT_INVITABLE),
+                    Err(reason::NOT_INVITABLE),
+                    Err(reason::NOT_INVITABLE),
+                    Err(reason::NOT_INVITABLE),
+                ],
             ),
-            (Transition::Invite, Approved, Err(reason::NOT_INVITABLE)),
-            (
-                Transition::Invite,
-                RecertificationRequired,
-                Err(reason::NOT_INVITABLE),
-            ),
-            (Transition::Invite, Deactivated, Err(reason::NOT_INVITABLE)),
-            (Transition::InviteAndApprove, Uninvited, Ok(Approved)),
-            (Transition::InviteAndApprove, Invited, Ok(Approved)),
             (
                 Transition::InviteAndApprove,
-                Approved,
-                Err(reason::NOT_INVITABLE),
-            ),
-            (Transition::SubmitForApproval, Invited, Ok(AwaitingReview)),
-            (
-                Transition::SubmitForApproval,
-                RecertificationRequired,
-                Ok(AwaitingReview),
-            ),
-            (
-                Transition::SubmitForApproval,
-                AwaitingReview,
-                Err(reason::ALREADY_AWAITING_REVIEW),
+                [
+                    Ok(Approved),
+                    Ok(Approved),
+                    Err(reason::NOT_INVITABLE),
+                    Err(reason::NOT_INVITABLE),
+                    Err(reason::NOT_INVITABLE),
+                    Err(reason::NOT_INVITABLE),
+                ],
             ),
             (
                 Transition::SubmitForApproval,
-                Approved,
-                Err(reason::ALREADY_APPROVED),
-            ),
-            (
-                Transition::SubmitForApproval,
-                Deactivated,
-                Err(reason::DEACTIVATED),
-            ),
-            (Transition::Approve, Invited, Ok(Approved)),
-            (Transition::Approve, AwaitingReview, Ok(Approved)),
-            (Transition::Approve, Uninvited, Err(reason::NOT_APPROVABLE)),
-            (Transition::Approve, Approved, Err(reason::NOT_APPROVABLE)),
-            (
-                Transition::Approve,
-                RecertificationRequired,
-                Err(reason::NOT_APPROVABLE),
+                [
+                    Ok(AwaitingReview),
+                    Ok(AwaitingReview),
+                    Err(reason::ALREADY_AWAITING_REVIEW),
+                    Err(reason::ALREADY_APPROVED),
+                    Ok(AwaitingReview),
+                    Err(reason::DEACTIVATED),
+                ],
             ),
             (
                 Transition::Approve,
-                Deactivated,
-                Err(reason::NOT_APPROVABLE),
+                [
+                    Err(reason::NOT_APPROVABLE),
+                    Ok(Approved),
+                    Ok(Approved),
+                    Err(reason::NOT_APPROVABLE),
+                    Err(reason::NOT_APPROVABLE),
+                    Err(reason::NOT_APPROVABLE),
+                ],
             ),
             (
                 Transition::RequestRecertification,
-                Approved,
-                Ok(RecertificationRequired),
+                [
+                    Err(reason::NOT_INVITED),
+                    Ok(RecertificationRequired),
+                    Ok(RecertificationRequired),
+                    Ok(RecertificationRequired),
+                    Err(reason::ALREADY_RECERTIFICATION_REQUIRED),
+                    Err(reason::DEACTIVATED),
+                ],
             ),
-            (
-                Transition::RequestRecertification,
-                Invited,
-                Ok(RecertificationRequired),
-            ),
-            (
-                Transition::RequestRecertification,
-                AwaitingReview,
-                Ok(RecertificationRequired),
-            ),
-            (
-                Transition::RequestRecertification,
-                RecertificationRequired,
-                Err(reason::ALREADY_RECERTIFICATION_REQUIRED),
-            ),
-            (
-                Transition::RequestRecertification,
-                Deactivated,
-                Err(reason::DEACTIVATED),
-            ),
-            (
-                Transition::RequestRecertification,
-                Uninvited,
-                Err(reason::NOT_INVITED),
-            ),
-            (Transition::Deactivate, Uninvited, Ok(Deactivated)),
-            (Transition::Deactivate, Approved, Ok(Deactivated)),
             (
                 Transition::Deactivate,
-                Deactivated,
-                Err(reason::ALREADY_DEACTIVATED),
+                [
+                    Ok(Deactivated),
+                    Ok(Deactivated),
+                    Ok(Deactivated),
+                    Ok(Deactivated),
+                    Ok(Deactivated),
+                    Err(reason::ALREADY_DEACTIVATED),
+                ],
             ),
-            (Transition::Reactivate, Deactivated, Ok(Approved)),
             (
                 Transition::Reactivate,
-                Approved,
-                Err(reason::NOT_DEACTIVATED),
-            ),
-            (
-                Transition::Reactivate,
-                Uninvited,
-                Err(reason::NOT_DEACTIVATED),
+                [
+                    Err(reason::NOT_DEACTIVATED),
+                    Err(reason::NOT_DEACTIVATED),
+                    Err(reason::NOT_DEACTIVATED),
+                    Err(reason::NOT_DEACTIVATED),
+                    Err(reason::NOT_DEACTIVATED),
+                    Ok(Approved),
+                ],
             ),
         ];
-        for (transition, from, expected) in table {
-            let result = next_status("Acme", *from, *transition);
-            match expected {
-                Ok(status) => assert_eq!(
-                    result.as_ref().ok(),
-                    Some(status),
-                    "{transition:?} from {from:?}"
-                ),
-                Err(reason) => assert_eq!(
-                    reason_of(result).as_deref(),
-                    Some(*reason),
-                    "{transition:?} from {from:?}"
-                ),
+        let covered: Vec<Transition> = table.iter().map(|(transition, _)| *transition).collect();
+        assert_eq!(covered, Transition::ALL, "one row per transition");
+        for (transition, expectations) in &table {
+            for (from, expected) in PartnerStatus::ALL.into_iter().zip(expectations) {
+                let result = next_status("Acme", from, *transition);
+                match expected {
+                    Ok(status) => assert_eq!(
+                        result.as_ref().ok(),
+                        Some(status),
+                        "{transition:?} from {from:?}"
+                    ),
+                    Err(reason) => {
+                        let error = result.expect_err("refused");
+                        assert_eq!(
+                            error.reason.as_deref(),
+                            Some(*reason),
+                            "{transition:?} from {from:?}"
+                        );
+                        assert_eq!(
+                            error.code,
+                            essentials_runtime::Code::FailedPrecondition,
+                            "{transition:?} from {from:?}: a refusal is a 409"
+                        );
+                        assert!(
+                            !error.message.is_empty(),
+                            "{transition:?} from {from:?}: says why"
+                        );
+                    }
+                }
             }
         }
     }

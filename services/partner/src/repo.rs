@@ -312,6 +312,44 @@ pub async fn insert_invitation(
     Ok(())
 }
 
+/// Marks a user's unused invitations used, so that only the one issued next works.
+pub async fn void_invitations(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE invitation SET used_at = now()
+         WHERE user_id = $1 AND used_at IS NULL AND purpose = 'invitation'",
+    )
+    .bind(user_id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Whether the partner role grant a partner user's token names still exists: removing a
+/// partner user deletes the grant, and their token must stop working for that partner then,
+/// not when it expires.
+pub async fn partner_grant_exists(
+    connection: &mut PgConnection,
+    role_id: Uuid,
+    user_id: Uuid,
+    organization_id: Uuid,
+    partner_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM role_grant
+                        WHERE id = $1 AND user_id = $2 AND kind = 'partner'
+                          AND organization_id = $3 AND partner_id = $4)",
+    )
+    .bind(role_id)
+    .bind(user_id)
+    .bind(organization_id)
+    .bind(partner_id)
+    .fetch_one(connection)
+    .await
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvitationRow {
     pub user_id: Uuid,

@@ -168,6 +168,9 @@ impl App {
         user_id: Uuid,
         organization_id: Option<Uuid>,
     ) -> Result<(String, OffsetDateTime), ServiceError> {
+        // Only the newest link of an account works: a re-sent invitation (or a re-invited
+        // partner) leaves no older link in a mailbox that would still set the password.
+        repo::void_invitations(connection, user_id).await?;
         let (token, hash) = new_token();
         let expires_at = OffsetDateTime::now_utc() + INVITATION_TTL;
         repo::insert_invitation(
@@ -767,17 +770,38 @@ impl App {
     }
 
     /// The bank a caller acts on for a partner: bank staff for any of their bank's partners, a
-    /// partner user only for their own partner.
-    fn partner_scope(principal: &Principal, partner_id: Uuid) -> Result<Uuid, ServiceError> {
+    /// partner user only for their own partner, and only while they still hold its role.
+    async fn partner_scope(
+        &self,
+        principal: &Principal,
+        partner_id: Uuid,
+    ) -> Result<Uuid, ServiceError> {
         match principal.role {
             Role::OrgAdmin | Role::OrgUser => principal.require_bank_staff(),
             Role::Partner => {
                 let (organization_id, own) = principal.require_partner()?;
-                if own == partner_id {
-                    Ok(organization_id)
-                } else {
-                    Err(ServiceError::not_found("partner"))
+                if own != partner_id {
+                    return Err(ServiceError::not_found("partner"));
                 }
+                // A token is signed for its lifetime, but a bank may remove a partner user's
+                // access at any moment: the grant it names is looked up, so "remove access"
+                // takes effect at once rather than when the token expires.
+                let mut connection = self.pool.acquire().await?;
+                let holds = repo::partner_grant_exists(
+                    &mut connection,
+                    principal.role_id,
+                    principal.user_id,
+                    organization_id,
+                    partner_id,
+                )
+                .await?;
+                if !holds {
+                    return Err(ServiceError::permission_denied(
+                        "Your access to this partner was removed; sign in again or switch to another role.",
+                    )
+                    .with_reason(reason::ROLE_REMOVED));
+                }
+                Ok(organization_id)
             }
             Role::SuperAdmin => Err(ServiceError::permission_denied(
                 "Partners belong to a bank: switch to a bank role.",
@@ -921,7 +945,7 @@ impl App {
         principal: &Principal,
         id: Uuid,
     ) -> Result<PartnerRow, ServiceError> {
-        let organization_id = Self::partner_scope(principal, id)?;
+        let organization_id = self.partner_scope(principal, id).await?;
         let mut connection = self.pool.acquire().await?;
         self.partner_row(&mut connection, organization_id, id, false)
             .await
@@ -1110,7 +1134,7 @@ impl App {
         transition: Transition,
     ) -> Result<PartnerRow, ServiceError> {
         let organization_id = match transition {
-            Transition::SubmitForApproval => Self::partner_scope(principal, id)?,
+            Transition::SubmitForApproval => self.partner_scope(principal, id).await?,
             _ => principal.require_bank_staff()?,
         };
         let mut transaction = self.pool.begin().await?;
@@ -1264,7 +1288,7 @@ impl App {
         principal: &Principal,
         partner_id: Uuid,
     ) -> Result<pb::PartnerProfile, ServiceError> {
-        let organization_id = Self::partner_scope(principal, partner_id)?;
+        let organization_id = self.partner_scope(principal, partner_id).await?;
         let mut connection = self.pool.acquire().await?;
         self.load_profile(&mut connection, organization_id, partner_id)
             .await
@@ -1277,7 +1301,7 @@ impl App {
         partner_id: Uuid,
         mut profile: pb::PartnerProfile,
     ) -> Result<pb::PartnerProfile, ServiceError> {
-        let organization_id = Self::partner_scope(principal, partner_id)?;
+        let organization_id = self.partner_scope(principal, partner_id).await?;
         let violations = domain::check_profile(&profile, false);
         if !violations.is_empty() {
             return Err(ServiceError::invalid(violations));
@@ -1305,7 +1329,9 @@ impl App {
     // ---- import ---------------------------------------------------------------------------
 
     /// Imports `name,email` rows once per bank: good rows land as uninvited partners, each bad
-    /// row is reported with its row number (the header is row 1).
+    /// row is reported with its row number (the header is row 1). The one-time import is used
+    /// up only by a file from which at least one partner lands: a file of bad rows (or only a
+    /// header) is reported and changes nothing, so the bank can fix it and import again.
     pub async fn import_partners(
         &self,
         principal: &Principal,
@@ -1331,6 +1357,9 @@ impl App {
             Some(Claim::New(key)) => Some(key),
             None => None,
         };
+        // The claim row is written first although it may be undone below: a concurrent import
+        // of the same bank waits on it (the unique key) until this transaction ends, then
+        // either finds it committed and is refused, or finds it rolled back and claims it.
         let claimed = sqlx::query(
             "INSERT INTO partner_import (organization_id, imported_count, skipped_count, imported_by)
              VALUES ($1, 0, 0, $2) ON CONFLICT (organization_id) DO NOTHING",
@@ -1395,6 +1424,16 @@ impl App {
                 Err(error) => return Err(error),
             }
         }
+        if imported.is_empty() {
+            // Nothing landed: give the claim back (and record no idempotent answer, so a retry
+            // simply reports the same rows again).
+            transaction.rollback().await?;
+            return Ok(pb::ImportPartnersResponse {
+                imported: 0,
+                partner_ids: Vec::new(),
+                skipped,
+            });
+        }
         let actor = self.actor(&mut transaction, principal).await;
         sqlx::query(
             "UPDATE partner_import SET imported_count = $2, skipped_count = $3 WHERE organization_id = $1",
@@ -1442,7 +1481,7 @@ impl App {
         principal: &Principal,
         partner_id: Uuid,
     ) -> Result<pb::GetRequestEligibilityResponse, ServiceError> {
-        let organization_id = Self::partner_scope(principal, partner_id)?;
+        let organization_id = self.partner_scope(principal, partner_id).await?;
         let mut connection = self.pool.acquire().await?;
         let partner = self
             .partner_row(&mut connection, organization_id, partner_id, false)
@@ -1507,7 +1546,7 @@ impl App {
         principal: &Principal,
         partner_id: Uuid,
     ) -> Result<pb::GetPartnerContactsResponse, ServiceError> {
-        let organization_id = Self::partner_scope(principal, partner_id)?;
+        let organization_id = self.partner_scope(principal, partner_id).await?;
         let mut connection = self.pool.acquire().await?;
         let partner = self
             .partner_row(&mut connection, organization_id, partner_id, false)
@@ -1547,7 +1586,7 @@ impl App {
         principal: &Principal,
         partner_id: Uuid,
     ) -> Result<Vec<repo::PartnerUserRow>, ServiceError> {
-        let organization_id = self.partner_users_scope(principal, partner_id)?;
+        let organization_id = self.partner_users_scope(principal, partner_id).await?;
         let mut connection = self.pool.acquire().await?;
         self.partner_row(&mut connection, organization_id, partner_id, false)
             .await?;
@@ -1561,13 +1600,13 @@ impl App {
     }
 
     /// Bank org_admins manage a partner's users; a partner user manages their coworkers.
-    fn partner_users_scope(
+    async fn partner_users_scope(
         &self,
         principal: &Principal,
         partner_id: Uuid,
     ) -> Result<Uuid, ServiceError> {
         match principal.role {
-            Role::Partner => Self::partner_scope(principal, partner_id),
+            Role::Partner => self.partner_scope(principal, partner_id).await,
             _ => principal.require_org_admin(),
         }
     }
@@ -1579,7 +1618,7 @@ impl App {
         email: &str,
         name: &str,
     ) -> Result<UserRow, ServiceError> {
-        let organization_id = self.partner_users_scope(principal, partner_id)?;
+        let organization_id = self.partner_users_scope(principal, partner_id).await?;
         let email = domain::normalize_email(email).ok_or_else(|| {
             ServiceError::invalid(vec![FieldViolation::new(
                 "email",
@@ -1642,7 +1681,7 @@ impl App {
         partner_id: Uuid,
         user_id: Uuid,
     ) -> Result<(), ServiceError> {
-        let organization_id = self.partner_users_scope(principal, partner_id)?;
+        let organization_id = self.partner_users_scope(principal, partner_id).await?;
         let mut connection = self.pool.acquire().await?;
         let removed =
             repo::revoke_roles(&mut connection, user_id, organization_id, Some(partner_id)).await?;
@@ -1782,7 +1821,7 @@ impl App {
         partner_id: Option<Uuid>,
     ) -> Result<UserRow, ServiceError> {
         let organization_id = match partner_id {
-            Some(partner_id) => self.partner_users_scope(principal, partner_id)?,
+            Some(partner_id) => self.partner_users_scope(principal, partner_id).await?,
             None => principal.require_org_admin()?,
         };
         let mut transaction = self.pool.begin().await?;
@@ -1834,14 +1873,6 @@ impl App {
                 _ => pb::RoleKind::OrgUser as i32,
             })
             .collect();
-        // Only the newest invitation works: earlier links stop working.
-        sqlx::query(
-            "UPDATE invitation SET used_at = now()
-             WHERE user_id = $1 AND used_at IS NULL AND purpose = 'invitation'",
-        )
-        .bind(user.id)
-        .execute(&mut *transaction)
-        .await?;
         let kind = if partner.is_some() {
             events::InvitationKind::PartnerUser
         } else {

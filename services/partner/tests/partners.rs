@@ -259,6 +259,209 @@ macro_rules! call {
     };
 }
 
+/// A status verb of the partner API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Invite,
+    InviteAndApprove,
+    SubmitForApproval,
+    Approve,
+    RequestRecertification,
+    Deactivate,
+    Reactivate,
+}
+
+impl Suite {
+    /// Where the outbox ends now: every event written later has a greater `seq`.
+    async fn outbox_mark(&self) -> i64 {
+        sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .expect("outbox")
+    }
+
+    /// The events written after `mark`, oldest first: (type, payload).
+    async fn events_since(&self, mark: i64) -> Vec<(String, prost_types::Any)> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT event_type, envelope FROM outbox WHERE seq > $1 ORDER BY seq")
+                .bind(mark)
+                .fetch_all(&self.pool)
+                .await
+                .expect("outbox");
+        rows.into_iter()
+            .map(|(event_type, bytes)| {
+                let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
+                (event_type, envelope.payload.expect("payload"))
+            })
+            .collect()
+    }
+
+    async fn event_types_since(&self, mark: i64) -> Vec<String> {
+        self.events_since(mark)
+            .await
+            .into_iter()
+            .map(|(event_type, _)| event_type)
+            .collect()
+    }
+
+    /// The events of one type written after `mark`.
+    async fn typed_events_since<P: EventPayload>(&self, mark: i64) -> Vec<P> {
+        self.events_since(mark)
+            .await
+            .into_iter()
+            .filter(|(event_type, _)| event_type == P::EVENT_TYPE)
+            .map(|(_, payload)| P::from_any(&payload).expect("payload type"))
+            .collect()
+    }
+
+    async fn verb(&self, token: &str, verb: Verb, id: &str) -> Result<pb::Partner, tonic::Status> {
+        let id = id.to_owned();
+        match verb {
+            Verb::Invite => call!(self, token, invite_partner, InvitePartnerRequest, id),
+            Verb::InviteAndApprove => call!(
+                self,
+                token,
+                invite_and_approve_partner,
+                InviteAndApprovePartnerRequest,
+                id
+            ),
+            Verb::SubmitForApproval => call!(
+                self,
+                token,
+                submit_for_approval,
+                SubmitForApprovalRequest,
+                id
+            ),
+            Verb::Approve => call!(self, token, approve_partner, ApprovePartnerRequest, id),
+            Verb::RequestRecertification => call!(
+                self,
+                token,
+                request_recertification,
+                RequestRecertificationRequest,
+                id
+            ),
+            Verb::Deactivate => call!(
+                self,
+                token,
+                deactivate_partner,
+                DeactivatePartnerRequest,
+                id
+            ),
+            Verb::Reactivate => call!(
+                self,
+                token,
+                reactivate_partner,
+                ReactivatePartnerRequest,
+                id
+            ),
+        }
+    }
+
+    /// A new partner brought to `status` through the API. Past `uninvited` it has a signed-in
+    /// partner user (its token is returned) and a profile that passes the submit rules.
+    async fn partner_at(
+        &self,
+        admin: &str,
+        name: &str,
+        status: pb::PartnerStatus,
+    ) -> (pb::Partner, Option<String>) {
+        use pb::PartnerStatus as S;
+        let email = format!("{}@machine.test", name.to_lowercase().replace(' ', "-"));
+        let partner = self
+            .create_partner(admin, name, &email)
+            .await
+            .expect("created");
+        if status == S::Uninvited {
+            return (partner, None);
+        }
+        self.partners()
+            .update_profile(authorized(
+                admin,
+                pb::UpdateProfileRequest {
+                    partner_id: partner.id.clone(),
+                    profile: Some(pb::PartnerProfile {
+                        media_information: Some(pb::MediaInformation {
+                            no_social_media_presence: true,
+                            ..Default::default()
+                        }),
+                        partner_settings: Some(pb::PartnerSettings {
+                            enable_quantity_based_requests: true,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    update_mask: None,
+                },
+            ))
+            .await
+            .expect("profile saved");
+        self.verb(admin, Verb::Invite, &partner.id)
+            .await
+            .expect("invited");
+        let token = self.invitation_token(&email).await;
+        self.accept(&token).await.expect("accepted");
+        let user = self.login(&email, PASSWORD).await;
+        let steps: &[(Verb, bool)] = match status {
+            S::Invited => &[],
+            S::Deactivated => &[(Verb::Deactivate, false)],
+            S::AwaitingReview => &[(Verb::SubmitForApproval, true)],
+            S::Approved => &[(Verb::SubmitForApproval, true), (Verb::Approve, false)],
+            S::RecertificationRequired => &[
+                (Verb::SubmitForApproval, true),
+                (Verb::Approve, false),
+                (Verb::RequestRecertification, false),
+            ],
+            S::Uninvited | S::Unspecified => unreachable!("handled above"),
+        };
+        for (verb, by_partner_user) in steps {
+            let token = if *by_partner_user { &user } else { admin };
+            self.verb(token, *verb, &partner.id)
+                .await
+                .unwrap_or_else(|error| panic!("{verb:?} on the way to {status:?}: {error}"));
+        }
+        let partner = self.get_partner(admin, &partner.id).await.expect("partner");
+        assert_eq!(status_of(&partner), status, "{name} reached its status");
+        (partner, Some(user))
+    }
+}
+
+/// The partner a partner event names, the status it reports and the status it came from.
+fn what_the_event_says(event_type: &str, payload: &prost_types::Any) -> (String, i32, Option<i32>) {
+    fn partner(reference: Option<events::PartnerRef>) -> (String, i32) {
+        let reference = reference.expect("a partner in the event");
+        (reference.partner_id, reference.status)
+    }
+    let ((id, status), previous) = match event_type {
+        events::PartnerInvited::EVENT_TYPE => {
+            let event = events::PartnerInvited::from_any(payload).expect("payload");
+            (partner(event.partner), None)
+        }
+        events::PartnerApproved::EVENT_TYPE => {
+            let event = events::PartnerApproved::from_any(payload).expect("payload");
+            (partner(event.partner), Some(event.previous_status))
+        }
+        events::PartnerApprovalRequested::EVENT_TYPE => {
+            let event = events::PartnerApprovalRequested::from_any(payload).expect("payload");
+            (partner(event.partner), Some(event.previous_status))
+        }
+        events::PartnerRecertificationRequested::EVENT_TYPE => {
+            let event =
+                events::PartnerRecertificationRequested::from_any(payload).expect("payload");
+            (partner(event.partner), Some(event.previous_status))
+        }
+        events::PartnerDeactivated::EVENT_TYPE => {
+            let event = events::PartnerDeactivated::from_any(payload).expect("payload");
+            (partner(event.partner), Some(event.previous_status))
+        }
+        events::PartnerReactivated::EVENT_TYPE => {
+            let event = events::PartnerReactivated::from_any(payload).expect("payload");
+            (partner(event.partner), Some(event.previous_status))
+        }
+        other => panic!("a status verb wrote {other}"),
+    };
+    (id, status, previous)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_refuses_wrong_password_and_unknown_email_alike() {
     let suite = Suite::start().await;
@@ -1736,5 +1939,1071 @@ async fn password_reset_works_once_and_tells_nothing_about_unknown_emails() {
         .await
         .expect_err("single use");
     assert_eq!(again.code(), Code::FailedPrecondition);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_writes_partner_created_and_a_refused_create_writes_nothing() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Created Bank").await;
+    let mark = suite.outbox_mark().await;
+    let partner = suite
+        .create_partner(&admin, "Fresh Start", "fresh@created.test")
+        .await
+        .expect("created");
+    assert_eq!(
+        suite.event_types_since(mark).await,
+        vec![events::PartnerCreated::EVENT_TYPE]
+    );
+    let created = suite
+        .typed_events_since::<events::PartnerCreated>(mark)
+        .await
+        .remove(0);
+    let reference = created.partner.expect("partner");
+    assert_eq!(reference.partner_id, partner.id);
+    assert_eq!(reference.email, "fresh@created.test");
+    assert_eq!(reference.status, pb::PartnerStatus::Uninvited as i32);
+    assert!(!created.imported);
+
+    let mark = suite.outbox_mark().await;
+    let taken = suite
+        .create_partner(&admin, "Fresh Start", "other@created.test")
+        .await
+        .expect_err("name taken");
+    assert_eq!(reason(&taken).as_deref(), Some("PARTNER_NAME_TAKEN"));
+    let invalid = suite
+        .create_partner(&admin, "Invalid", "nope")
+        .await
+        .expect_err("invalid");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert!(
+        suite.event_types_since(mark).await.is_empty(),
+        "a refused create writes no event"
+    );
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_allowed_transition_writes_its_event_and_every_refusal_writes_none() {
+    use pb::PartnerStatus as S;
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Machine Bank").await;
+    let invited = events::PartnerInvited::EVENT_TYPE;
+    let approved = events::PartnerApproved::EVENT_TYPE;
+    let requested = events::PartnerApprovalRequested::EVENT_TYPE;
+    let recertify = events::PartnerRecertificationRequested::EVENT_TYPE;
+    let deactivated = events::PartnerDeactivated::EVENT_TYPE;
+    let reactivated = events::PartnerReactivated::EVENT_TYPE;
+    // The status a verb leads to and the events it writes, or the reason it is refused.
+    type Outcome = Result<(S, Vec<&'static str>), &'static str>;
+    let cases: Vec<(S, Verb, Outcome)> = vec![
+        (S::Uninvited, Verb::Invite, Ok((S::Invited, vec![invited]))),
+        // Re-sending the invitation of an invited partner (our decision 3).
+        (S::Invited, Verb::Invite, Ok((S::Invited, vec![invited]))),
+        (
+            S::AwaitingReview,
+            Verb::Invite,
+            Err("PARTNER_NOT_INVITABLE"),
+        ),
+        (S::Approved, Verb::Invite, Err("PARTNER_NOT_INVITABLE")),
+        (
+            S::RecertificationRequired,
+            Verb::Invite,
+            Err("PARTNER_NOT_INVITABLE"),
+        ),
+        (S::Deactivated, Verb::Invite, Err("PARTNER_NOT_INVITABLE")),
+        (
+            S::Uninvited,
+            Verb::InviteAndApprove,
+            Ok((S::Approved, vec![invited, approved])),
+        ),
+        (
+            S::Invited,
+            Verb::InviteAndApprove,
+            Ok((S::Approved, vec![invited, approved])),
+        ),
+        (
+            S::AwaitingReview,
+            Verb::InviteAndApprove,
+            Err("PARTNER_NOT_INVITABLE"),
+        ),
+        (
+            S::Approved,
+            Verb::InviteAndApprove,
+            Err("PARTNER_NOT_INVITABLE"),
+        ),
+        (
+            S::Deactivated,
+            Verb::InviteAndApprove,
+            Err("PARTNER_NOT_INVITABLE"),
+        ),
+        (
+            S::Invited,
+            Verb::SubmitForApproval,
+            Ok((S::AwaitingReview, vec![requested])),
+        ),
+        // The recertification flow: the partner updates its information and submits again.
+        (
+            S::RecertificationRequired,
+            Verb::SubmitForApproval,
+            Ok((S::AwaitingReview, vec![requested])),
+        ),
+        (
+            S::AwaitingReview,
+            Verb::SubmitForApproval,
+            Err("PARTNER_ALREADY_AWAITING_REVIEW"),
+        ),
+        // Submitting would take an approved partner's right to request away.
+        (
+            S::Approved,
+            Verb::SubmitForApproval,
+            Err("PARTNER_ALREADY_APPROVED"),
+        ),
+        (
+            S::Deactivated,
+            Verb::SubmitForApproval,
+            Err("PARTNER_DEACTIVATED"),
+        ),
+        (S::Invited, Verb::Approve, Ok((S::Approved, vec![approved]))),
+        (
+            S::AwaitingReview,
+            Verb::Approve,
+            Ok((S::Approved, vec![approved])),
+        ),
+        (S::Uninvited, Verb::Approve, Err("PARTNER_NOT_APPROVABLE")),
+        (S::Approved, Verb::Approve, Err("PARTNER_NOT_APPROVABLE")),
+        // The bank cannot approve straight from recertification_required.
+        (
+            S::RecertificationRequired,
+            Verb::Approve,
+            Err("PARTNER_NOT_APPROVABLE"),
+        ),
+        (S::Deactivated, Verb::Approve, Err("PARTNER_NOT_APPROVABLE")),
+        (
+            S::Approved,
+            Verb::RequestRecertification,
+            Ok((S::RecertificationRequired, vec![recertify])),
+        ),
+        (
+            S::Invited,
+            Verb::RequestRecertification,
+            Ok((S::RecertificationRequired, vec![recertify])),
+        ),
+        (
+            S::AwaitingReview,
+            Verb::RequestRecertification,
+            Ok((S::RecertificationRequired, vec![recertify])),
+        ),
+        (
+            S::Uninvited,
+            Verb::RequestRecertification,
+            Err("PARTNER_NOT_INVITED"),
+        ),
+        (
+            S::RecertificationRequired,
+            Verb::RequestRecertification,
+            Err("PARTNER_ALREADY_RECERTIFICATION_REQUIRED"),
+        ),
+        (
+            S::Deactivated,
+            Verb::RequestRecertification,
+            Err("PARTNER_DEACTIVATED"),
+        ),
+        (
+            S::Uninvited,
+            Verb::Deactivate,
+            Ok((S::Deactivated, vec![deactivated])),
+        ),
+        (
+            S::AwaitingReview,
+            Verb::Deactivate,
+            Ok((S::Deactivated, vec![deactivated])),
+        ),
+        (
+            S::RecertificationRequired,
+            Verb::Deactivate,
+            Ok((S::Deactivated, vec![deactivated])),
+        ),
+        (
+            S::Deactivated,
+            Verb::Deactivate,
+            Err("PARTNER_ALREADY_DEACTIVATED"),
+        ),
+        (
+            S::Deactivated,
+            Verb::Reactivate,
+            Ok((S::Approved, vec![reactivated])),
+        ),
+        (
+            S::Approved,
+            Verb::Reactivate,
+            Err("PARTNER_NOT_DEACTIVATED"),
+        ),
+        (S::Invited, Verb::Reactivate, Err("PARTNER_NOT_DEACTIVATED")),
+    ];
+    for (number, (from, verb, expected)) in cases.into_iter().enumerate() {
+        let case = format!("{verb:?} from {from:?}");
+        let (partner, partner_user) = suite
+            .partner_at(&admin, &format!("Case {number}"), from)
+            .await;
+        // Submitting is the partner user's verb; every other verb is the bank's.
+        let token = match verb {
+            Verb::SubmitForApproval => partner_user.expect("a partner user"),
+            _ => admin.clone(),
+        };
+        let mark = suite.outbox_mark().await;
+        let answer = suite.verb(&token, verb, &partner.id).await;
+        match expected {
+            Ok((to, written)) => {
+                let moved = answer.unwrap_or_else(|error| panic!("{case}: {error}"));
+                assert_eq!(status_of(&moved), to, "{case}");
+                let events = suite.events_since(mark).await;
+                let types: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+                assert_eq!(types, written, "{case}: the events it writes");
+                for (event_type, payload) in &events {
+                    let (id, status, previous) = what_the_event_says(event_type, payload);
+                    assert_eq!(id, partner.id, "{case}: {event_type} names the partner");
+                    assert_eq!(status, to as i32, "{case}: {event_type} has the new status");
+                    if let Some(previous) = previous {
+                        assert_eq!(previous, from as i32, "{case}: {event_type} previous");
+                    }
+                }
+            }
+            Err(expected_reason) => {
+                let refused = answer.expect_err(&case);
+                assert_eq!(refused.code(), Code::FailedPrecondition, "{case}");
+                assert_eq!(reason(&refused).as_deref(), Some(expected_reason), "{case}");
+                assert!(
+                    suite.event_types_since(mark).await.is_empty(),
+                    "{case}: a refusal writes no event"
+                );
+                let unchanged = suite
+                    .get_partner(&admin, &partner.id)
+                    .await
+                    .expect("partner");
+                assert_eq!(status_of(&unchanged), from, "{case}: nothing changed");
+            }
+        }
+    }
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_inviting_an_invited_partner_sends_a_new_link_and_voids_the_old_one() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Resend Bank").await;
+    let partner = suite
+        .create_partner(&admin, "Slow Reader", "slow@resend.test")
+        .await
+        .expect("created");
+    suite
+        .verb(&admin, Verb::Invite, &partner.id)
+        .await
+        .expect("invited");
+    let first = suite.invitation_token("slow@resend.test").await;
+    let mark = suite.outbox_mark().await;
+    let again = suite
+        .verb(&admin, Verb::Invite, &partner.id)
+        .await
+        .expect("re-sent");
+    assert_eq!(status_of(&again), pb::PartnerStatus::Invited);
+    let resent = suite
+        .typed_events_since::<events::PartnerInvited>(mark)
+        .await;
+    assert_eq!(resent.len(), 1);
+    assert!(resent[0].resent, "marked as a re-sent invitation");
+    let second = resent[0].invitation_token.clone();
+    assert_ne!(first, second);
+    let stale = suite
+        .accept(&first)
+        .await
+        .expect_err("the earlier link stops working");
+    assert_eq!(reason(&stale).as_deref(), Some("INVITATION_USED"));
+    suite.accept(&second).await.expect("the new link works");
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_by_name_without_gaps_or_repeats_and_filters_by_group_and_status() {
+    use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Paging Bank").await;
+    let (_, other_bank) = suite.bank("Other Paging Bank").await;
+    let new_group = |token: String, name: &'static str| {
+        let channel = suite.channel.clone();
+        async move {
+            PartnerGroupServiceClient::new(channel)
+                .create_partner_group(authorized(
+                    &token,
+                    pb::CreatePartnerGroupRequest {
+                        partner_group: Some(pb::PartnerGroup {
+                            name: name.into(),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .expect("group")
+                .into_inner()
+                .partner_group
+                .expect("group")
+                .id
+        }
+    };
+    let group = new_group(admin.clone(), "Trees").await;
+    let foreign_group = new_group(other_bank.clone(), "Trees").await;
+    // Created out of order; (name, in the group, deactivated).
+    let mut ids = std::collections::HashMap::new();
+    for (name, in_group, deactivate) in [
+        ("Maple", false, false),
+        ("Alder", true, false),
+        ("Hazel", true, true),
+        ("Oak", false, false),
+        ("Cedar", true, false),
+        ("Juniper", false, false),
+        ("Elm", false, true),
+        ("Birch", false, false),
+        ("Fir", true, false),
+    ] {
+        let created = suite
+            .partners()
+            .create_partner(authorized(
+                &admin,
+                pb::CreatePartnerRequest {
+                    partner: Some(pb::Partner {
+                        name: name.into(),
+                        email: format!("{}@paging.test", name.to_lowercase()),
+                        partner_group_id: if in_group {
+                            group.clone()
+                        } else {
+                            String::new()
+                        },
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .expect("created")
+            .into_inner()
+            .partner
+            .expect("partner");
+        if deactivate {
+            suite
+                .verb(&admin, Verb::Deactivate, &created.id)
+                .await
+                .expect("deactivated");
+        }
+        ids.insert(name, created.id);
+    }
+    let page = |request: pb::ListPartnersRequest| {
+        let mut client = suite.partners();
+        let admin = admin.clone();
+        async move {
+            client
+                .list_partners(authorized(&admin, request))
+                .await
+                .map(|answer| answer.into_inner())
+        }
+    };
+    // Every page of a listing, by following next_page_token.
+    let every_page = |request: pb::ListPartnersRequest| {
+        let page = &page;
+        async move {
+            let mut pages = Vec::new();
+            let mut token = String::new();
+            loop {
+                let answer = page(pb::ListPartnersRequest {
+                    page_token: token.clone(),
+                    ..request.clone()
+                })
+                .await
+                .expect("page");
+                pages.push(
+                    answer
+                        .partners
+                        .iter()
+                        .map(|partner| partner.name.clone())
+                        .collect::<Vec<_>>(),
+                );
+                if answer.next_page_token.is_empty() {
+                    return pages;
+                }
+                assert!(pages.len() < 20, "the pages end");
+                token = answer.next_page_token;
+            }
+        }
+    };
+    let by_three = pb::ListPartnersRequest {
+        page_size: 3,
+        ..Default::default()
+    };
+    let pages = every_page(by_three.clone()).await;
+    assert_eq!(
+        pages,
+        vec![
+            vec!["Alder", "Birch", "Cedar"],
+            vec!["Fir", "Juniper", "Maple"],
+            vec!["Oak"],
+        ],
+        "by name, deactivated hidden, each partner once, no empty last page"
+    );
+    assert_eq!(
+        every_page(by_three.clone()).await,
+        pages,
+        "the same order every time"
+    );
+
+    // Keyset, not offset: a partner added before the cursor shifts nothing after it.
+    let first = page(by_three.clone()).await.expect("page");
+    suite
+        .create_partner(&admin, "Aspen", "aspen@paging.test")
+        .await
+        .expect("created");
+    let second = page(pb::ListPartnersRequest {
+        page_token: first.next_page_token.clone(),
+        ..by_three.clone()
+    })
+    .await
+    .expect("page");
+    assert_eq!(
+        second
+            .partners
+            .iter()
+            .map(|partner| partner.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Fir", "Juniper", "Maple"]
+    );
+
+    let deactivated = every_page(pb::ListPartnersRequest {
+        page_size: 1,
+        statuses: vec![pb::PartnerStatus::Deactivated as i32],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(deactivated, vec![vec!["Elm"], vec!["Hazel"]]);
+    let in_group = every_page(pb::ListPartnersRequest {
+        page_size: 2,
+        partner_group_id: group.clone(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        in_group,
+        vec![vec!["Alder", "Cedar"], vec!["Fir"]],
+        "the group's partners, deactivated hidden"
+    );
+    let group_with_deactivated = every_page(pb::ListPartnersRequest {
+        partner_group_id: group.clone(),
+        statuses: vec![
+            pb::PartnerStatus::Uninvited as i32,
+            pb::PartnerStatus::Deactivated as i32,
+        ],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        group_with_deactivated,
+        vec![vec!["Alder", "Cedar", "Fir", "Hazel"]]
+    );
+    suite
+        .verb(&admin, Verb::Invite, &ids["Birch"])
+        .await
+        .expect("invited");
+    let invited = every_page(pb::ListPartnersRequest {
+        statuses: vec![pb::PartnerStatus::Invited as i32],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(invited, vec![vec!["Birch"]]);
+    let foreign = every_page(pb::ListPartnersRequest {
+        partner_group_id: foreign_group,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(foreign, vec![Vec::<String>::new()], "another bank's group");
+
+    let bad_token = page(pb::ListPartnersRequest {
+        page_token: "not-a-token".into(),
+        ..Default::default()
+    })
+    .await
+    .expect_err("refused");
+    assert_eq!(bad_token.code(), Code::InvalidArgument);
+    assert_eq!(
+        essentials_runtime::ServiceError::from_status(&bad_token).field_violations[0].field,
+        "page_token"
+    );
+    let bad_status = page(pb::ListPartnersRequest {
+        statuses: vec![42],
+        ..Default::default()
+    })
+    .await
+    .expect_err("refused");
+    assert_eq!(bad_status.code(), Code::InvalidArgument);
+    suite.stop().await;
+}
+
+/// Enqueues another part's event as the relay would publish it.
+async fn publish(suite: &Suite, event: &essentials_runtime::bus::NewEvent) {
+    let mut transaction = suite.pool.begin().await.expect("begin");
+    essentials_runtime::bus::enqueue(&mut transaction, event)
+        .await
+        .expect("enqueued");
+    transaction.commit().await.expect("commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distribution_or_a_user_makes_a_partner_undeletable() {
+    let suite = Suite::start().await;
+    let (bank_id, admin) = suite.bank("Distribution Bank").await;
+    let (other_bank_id, _) = suite.bank("Foreign Distribution Bank").await;
+    let partner = suite
+        .create_partner(&admin, "Got Diapers", "got@distribution.test")
+        .await
+        .expect("created");
+    let distribution = |organization_id: &str| {
+        essentials_runtime::bus::NewEvent::new(
+            Some(organization_id.parse().expect("uuid")),
+            None,
+            &events::DistributionCreated {
+                distribution: Some(events::DistributionSnapshot {
+                    distribution_id: uuid::Uuid::now_v7().to_string(),
+                    partner: Some(events::PartnerRef {
+                        partner_id: partner.id.clone(),
+                        name: partner.name.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+        )
+    };
+    // Another bank's distribution naming this partner's id does not count against it.
+    let foreign = distribution(&other_bank_id);
+    publish(&suite, &foreign).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the activity consumer to handle the foreign distribution",
+        || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM processed_event WHERE event_id = $1)",
+            )
+            .bind(foreign.id)
+            .fetch_one(&suite.pool)
+            .await
+            .unwrap_or(false)
+        },
+    )
+    .await;
+    assert!(
+        suite
+            .get_partner(&admin, &partner.id)
+            .await
+            .expect("partner")
+            .deletable,
+        "another bank's event is ignored"
+    );
+    publish(&suite, &distribution(&bank_id)).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the distribution to count against deletion",
+        || async {
+            suite
+                .get_partner(&admin, &partner.id)
+                .await
+                .is_ok_and(|partner| !partner.deletable)
+        },
+    )
+    .await;
+    let refused = suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: partner.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("has a distribution");
+    assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_DELETABLE"));
+    assert!(
+        refused.message().contains("Got Diapers"),
+        "{}",
+        refused.message()
+    );
+
+    // An uninvited partner with a user (invited by the bank) is not deletable either, until
+    // the user is removed.
+    let staffed = suite
+        .create_partner(&admin, "Staffed", "staffed@distribution.test")
+        .await
+        .expect("created");
+    let user = suite
+        .partners()
+        .invite_partner_user(authorized(
+            &admin,
+            pb::InvitePartnerUserRequest {
+                partner_id: staffed.id.clone(),
+                email: "worker@distribution.test".into(),
+                name: "Worker".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("invited")
+        .into_inner()
+        .user
+        .expect("user");
+    let with_user = suite
+        .get_partner(&admin, &staffed.id)
+        .await
+        .expect("partner");
+    assert_eq!(status_of(&with_user), pb::PartnerStatus::Uninvited);
+    assert!(!with_user.deletable, "it has a user");
+    let refused = suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: staffed.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("has a user");
+    assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_DELETABLE"));
+    suite
+        .partners()
+        .remove_partner_user(authorized(
+            &admin,
+            pb::RemovePartnerUserRequest {
+                partner_id: staffed.id.clone(),
+                user_id: user.id.clone(),
+            },
+        ))
+        .await
+        .expect("removed");
+    suite
+        .partners()
+        .delete_partner(authorized(
+            &admin,
+            pb::DeletePartnerRequest {
+                partner_id: staffed.id.clone(),
+            },
+        ))
+        .await
+        .expect("deletable again");
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_email_reinvites_every_status_past_invited_except_deactivated() {
+    use pb::PartnerStatus as S;
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Reinvite Bank").await;
+    let change_email = |id: String, email: &'static str| {
+        let mut client = suite.partners();
+        let admin = admin.clone();
+        async move {
+            client
+                .update_partner(authorized(
+                    &admin,
+                    pb::UpdatePartnerRequest {
+                        partner: Some(pb::Partner {
+                            id,
+                            email: email.into(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(prost_types::FieldMask {
+                            paths: vec!["email".into()],
+                        }),
+                    },
+                ))
+                .await
+                .expect("updated")
+                .into_inner()
+                .partner
+                .expect("partner")
+        }
+    };
+    for (status, new_email, reinvited) in [
+        (S::AwaitingReview, "reviewed-new@reinvite.test", true),
+        (S::RecertificationRequired, "recert-new@reinvite.test", true),
+        (S::Approved, "approved-new@reinvite.test", true),
+        (S::Deactivated, "deactivated-new@reinvite.test", false),
+    ] {
+        let (partner, _) = suite
+            .partner_at(&admin, &format!("Moved {status:?}"), status)
+            .await;
+        let mark = suite.outbox_mark().await;
+        let updated = change_email(partner.id.clone(), new_email).await;
+        assert_eq!(updated.email, new_email);
+        assert_eq!(status_of(&updated), status, "the status stays");
+        let invitations = suite
+            .typed_events_since::<events::PartnerInvited>(mark)
+            .await;
+        if !reinvited {
+            assert!(
+                suite.event_types_since(mark).await.is_empty(),
+                "{status:?}: no invitation"
+            );
+            continue;
+        }
+        assert_eq!(invitations.len(), 1, "{status:?}");
+        assert!(invitations[0].email_changed);
+        assert_eq!(
+            invitations[0].invitee.as_ref().expect("invitee").email,
+            new_email
+        );
+        // The new address becomes one of the partner's users.
+        suite
+            .accept(&invitations[0].invitation_token)
+            .await
+            .expect("accepted");
+        let new_user = suite.login(new_email, PASSWORD).await;
+        assert_eq!(
+            suite
+                .get_partner(&new_user, &partner.id)
+                .await
+                .expect("its partner")
+                .id,
+            partner.id
+        );
+    }
+
+    // No invitation when a user with the new e-mail already holds this partner's role.
+    let (partner, _) = suite.partner_at(&admin, "Has Coworker", S::Invited).await;
+    suite
+        .partners()
+        .invite_partner_user(authorized(
+            &admin,
+            pb::InvitePartnerUserRequest {
+                partner_id: partner.id.clone(),
+                email: "coworker@reinvite.test".into(),
+                name: "Coworker".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("coworker invited");
+    let mark = suite.outbox_mark().await;
+    change_email(partner.id.clone(), "coworker@reinvite.test").await;
+    assert!(
+        suite.event_types_since(mark).await.is_empty(),
+        "that user already has the partner role"
+    );
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_must_not_be_negative() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Quota Bank").await;
+    let create = |quota: i32| {
+        let mut client = suite.partners();
+        let admin = admin.clone();
+        async move {
+            client
+                .create_partner(authorized(
+                    &admin,
+                    pb::CreatePartnerRequest {
+                        partner: Some(pb::Partner {
+                            name: format!("Quota {quota}"),
+                            email: format!("quota{quota}@quota.test"),
+                            quota: Some(quota),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .map(|answer| answer.into_inner().partner.unwrap_or_default())
+        }
+    };
+    let negative = create(-1).await.expect_err("negative quota");
+    assert_eq!(negative.code(), Code::InvalidArgument);
+    let violations = essentials_runtime::ServiceError::from_status(&negative).field_violations;
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].field, "quota");
+    let zero = create(0).await.expect("zero is a quota");
+    assert_eq!(zero.quota, Some(0));
+    let lowered = suite
+        .partners()
+        .update_partner(authorized(
+            &admin,
+            pb::UpdatePartnerRequest {
+                partner: Some(pb::Partner {
+                    id: zero.id.clone(),
+                    quota: Some(-5),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["quota".into()],
+                }),
+            },
+        ))
+        .await
+        .expect_err("negative quota");
+    assert_eq!(
+        essentials_runtime::ServiceError::from_status(&lowered).field_violations[0].field,
+        "quota"
+    );
+    assert_eq!(
+        suite
+            .get_partner(&admin, &zero.id)
+            .await
+            .expect("partner")
+            .quota,
+        Some(0),
+        "unchanged"
+    );
+    suite.stop().await;
+}
+
+impl Suite {
+    async fn import(
+        &self,
+        token: &str,
+        csv: &str,
+    ) -> Result<pb::ImportPartnersResponse, tonic::Status> {
+        self.partners()
+            .import_partners(authorized(
+                token,
+                pb::ImportPartnersRequest {
+                    csv: csv.as_bytes().to_vec(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn partner_names(&self, token: &str) -> Vec<String> {
+        self.partners()
+            .list_partners(authorized(token, pb::ListPartnersRequest::default()))
+            .await
+            .expect("list")
+            .into_inner()
+            .partners
+            .into_iter()
+            .map(|partner| partner.name)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_from_which_nothing_lands_leaves_the_one_import_unused() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Retry Import Bank").await;
+    suite
+        .create_partner(&admin, "Existing", "existing@retry-import.test")
+        .await
+        .expect("created");
+    let mark = suite.outbox_mark().await;
+    let every_row_bad = suite
+        .import(
+            &admin,
+            "name,email\nNo Mail,not-an-email\n,blank@retry-import.test\nExisting,again@retry-import.test\n",
+        )
+        .await
+        .expect("reported");
+    assert_eq!(every_row_bad.imported, 0);
+    assert!(every_row_bad.partner_ids.is_empty());
+    assert_eq!(
+        every_row_bad
+            .skipped
+            .iter()
+            .map(|row| (row.row, row.name.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(2, "No Mail"), (3, ""), (4, "Existing")],
+        "each row reported with its number"
+    );
+    let header_only = suite
+        .import(&admin, "name,email\n")
+        .await
+        .expect("reported");
+    assert_eq!(header_only.imported, 0);
+    assert!(header_only.skipped.is_empty());
+    assert!(
+        suite.event_types_since(mark).await.is_empty(),
+        "nothing landed, nothing was announced"
+    );
+    assert_eq!(suite.partner_names(&admin).await, vec!["Existing"]);
+
+    // The import is still there to use; a duplicate inside the file is skipped and reported.
+    let landed = suite
+        .import(
+            &admin,
+            "name,email\nFirst,first@retry-import.test\nFirst,first-again@retry-import.test\n",
+        )
+        .await
+        .expect("imported");
+    assert_eq!(landed.imported, 1);
+    assert_eq!(landed.skipped.len(), 1);
+    assert_eq!(landed.skipped[0].row, 3);
+    assert!(
+        landed.skipped[0].message.contains("name"),
+        "{}",
+        landed.skipped[0].message
+    );
+    let imported = suite
+        .typed_events_since::<events::PartnersImported>(mark)
+        .await;
+    assert_eq!(imported.len(), 1);
+    assert_eq!(imported[0].imported_count, 1);
+    assert_eq!(imported[0].skipped_count, 1);
+    let again = suite
+        .import(&admin, "name,email\nSecond,second@retry-import.test\n")
+        .await
+        .expect_err("used up now");
+    assert_eq!(reason(&again).as_deref(), Some("PARTNERS_ALREADY_IMPORTED"));
+    assert_eq!(suite.partner_names(&admin).await, vec!["Existing", "First"]);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_imports_land_exactly_once() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Race Import Bank").await;
+    let left = "name,email\nLeft One,left1@race.test\nLeft Two,left2@race.test\n";
+    let right = "name,email\nRight One,right1@race.test\nRight Two,right2@race.test\n";
+    let (first, second) = tokio::join!(suite.import(&admin, left), suite.import(&admin, right));
+    let (winner, loser) = match (first, second) {
+        (Ok(_), Err(refused)) => (left, refused),
+        (Err(refused), Ok(_)) => (right, refused),
+        other => panic!("exactly one import lands: {other:?}"),
+    };
+    assert_eq!(reason(&loser).as_deref(), Some("PARTNERS_ALREADY_IMPORTED"));
+    let mut expected: Vec<String> = winner
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap_or_default().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(suite.partner_names(&admin).await, expected);
+
+    // A file of bad rows racing a good one never keeps the good one out.
+    let (_, admin) = suite.bank("Race Bad Bank").await;
+    let bad = "name,email\nBroken,not-an-email\n";
+    let good = "name,email\nSound,sound@race.test\n";
+    let (bad_answer, good_answer) =
+        tokio::join!(suite.import(&admin, bad), suite.import(&admin, good));
+    assert_eq!(good_answer.expect("the good file lands").imported, 1);
+    match bad_answer {
+        Ok(answer) => assert_eq!(answer.imported, 0, "ran first, gave the import back"),
+        Err(refused) => assert_eq!(
+            reason(&refused).as_deref(),
+            Some("PARTNERS_ALREADY_IMPORTED"),
+            "ran second"
+        ),
+    }
+    assert_eq!(suite.partner_names(&admin).await, vec!["Sound"]);
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_partner_user_can_no_longer_act_for_the_partner() {
+    let suite = Suite::start().await;
+    let (_, admin) = suite.bank("Removal Bank").await;
+    let (partner, user_token) = suite
+        .partner_at(&admin, "Former Staff", pb::PartnerStatus::Invited)
+        .await;
+    let user_token = user_token.expect("a partner user");
+    let me = AuthServiceClient::new(suite.channel.clone())
+        .get_me(authorized(&user_token, pb::GetMeRequest {}))
+        .await
+        .expect("me")
+        .into_inner();
+    let user_id = me.user.expect("user").id;
+    let role_id = me.current_role.expect("role").id;
+    assert!(suite.get_partner(&user_token, &partner.id).await.is_ok());
+    suite
+        .partners()
+        .remove_partner_user(authorized(
+            &admin,
+            pb::RemovePartnerUserRequest {
+                partner_id: partner.id.clone(),
+                user_id: user_id.clone(),
+            },
+        ))
+        .await
+        .expect("removed");
+    let listed = suite
+        .partners()
+        .list_partner_users(authorized(
+            &admin,
+            pb::ListPartnerUsersRequest {
+                partner_id: partner.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.users.is_empty());
+
+    // The token signed before the removal no longer reaches the partner.
+    let gone = suite
+        .get_partner(&user_token, &partner.id)
+        .await
+        .expect_err("access removed");
+    assert_eq!(gone.code(), Code::PermissionDenied);
+    assert_eq!(reason(&gone).as_deref(), Some("USER_ROLE_REMOVED"));
+    let profile = suite
+        .partners()
+        .update_profile(authorized(
+            &user_token,
+            pb::UpdateProfileRequest {
+                partner_id: String::new(),
+                profile: Some(pb::PartnerProfile {
+                    partner_settings: Some(pb::PartnerSettings {
+                        enable_quantity_based_requests: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: None,
+            },
+        ))
+        .await
+        .expect_err("access removed");
+    assert_eq!(profile.code(), Code::PermissionDenied);
+    let submit = suite
+        .verb(&user_token, Verb::SubmitForApproval, &partner.id)
+        .await
+        .expect_err("access removed");
+    assert_eq!(submit.code(), Code::PermissionDenied);
+    let eligibility = suite
+        .partners()
+        .get_request_eligibility(authorized(
+            &user_token,
+            pb::GetRequestEligibilityRequest::default(),
+        ))
+        .await
+        .expect_err("no more requests for that partner");
+    assert_eq!(eligibility.code(), Code::PermissionDenied);
+    let switch = AuthServiceClient::new(suite.channel.clone())
+        .switch_role(authorized(&user_token, pb::SwitchRoleRequest { role_id }))
+        .await
+        .expect_err("the role is gone");
+    assert_eq!(switch.code(), Code::PermissionDenied);
+    let sign_in = suite
+        .try_login("former-staff@machine.test", PASSWORD)
+        .await
+        .expect_err("no role left");
+    assert_eq!(sign_in.code(), Code::PermissionDenied);
+    let twice = suite
+        .partners()
+        .remove_partner_user(authorized(
+            &admin,
+            pb::RemovePartnerUserRequest {
+                partner_id: partner.id.clone(),
+                user_id,
+            },
+        ))
+        .await
+        .expect_err("already removed");
+    assert_eq!(twice.code(), Code::NotFound);
     suite.stop().await;
 }
