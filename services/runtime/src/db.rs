@@ -83,20 +83,8 @@ pub async fn prepare(
     part: &str,
     part_migrator: &Migrator,
 ) -> anyhow::Result<PgPool> {
-    ensure_database(settings, part).await.map_err(|error| {
-        anyhow::anyhow!(
-            "could not reach or create database {} on {}: {error}",
-            settings.database_name(part),
-            redact_url(&settings.database.url)
-        )
-    })?;
     let pool = pool(settings, part)?;
-    migrator(part_migrator).run(&pool).await.map_err(|error| {
-        anyhow::anyhow!(
-            "migrating database {} failed: {error}",
-            settings.database_name(part)
-        )
-    })?;
+    prepare_pool(settings, part, part_migrator, &pool).await?;
     Ok(pool)
 }
 
