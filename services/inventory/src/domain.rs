@@ -552,18 +552,20 @@ pub fn line_changes(old: &[Line], new: &[Line]) -> Vec<LineChange> {
     changes
 }
 
-/// DOMAIN.md §6.3: the partner is told when the issued date, the delivery method, an existing
-/// line's quantity changed or a line was removed; adding a line alone does not count.
+/// Whether the partner is told of an edit ("Your Distribution Has Changed"): when the issued
+/// *date* (not just the time of day), the delivery method or any line changed.
+///
+/// DOMAIN.md §6.3 / §13 item 9: the reference ignores a line that was only added. We count it:
+/// the partner plans the pick-up (people, vehicle, storage) from the list it was sent, so an
+/// item it was never told about is exactly the surprise the e-mail exists to prevent, and the
+/// e-mail already lists additions ("Wipes: added, 20"). One e-mail too many costs less than a
+/// partner arriving unprepared.
 pub fn partner_should_be_notified(
     issued_date_changed: bool,
     delivery_method_changed: bool,
     changes: &[LineChange],
 ) -> bool {
-    issued_date_changed
-        || delivery_method_changed
-        || changes
-            .iter()
-            .any(|change| change.kind != LineChangeKind::Added)
+    issued_date_changed || delivery_method_changed || !changes.is_empty()
 }
 
 /// The stock changes that turn a distribution's old lines at its old location into its new lines
@@ -961,10 +963,85 @@ mod tests {
         );
         let moved = distribution_edit_changes(location(1), &old, location(2), &old);
         assert_eq!(moved.len(), 4);
-        let changes = line_changes(&old, &new);
+    }
+
+    fn lines(pairs: &[(u128, i32)]) -> Vec<Line> {
+        pairs
+            .iter()
+            .map(|(n, quantity)| Line {
+                item_id: item(*n),
+                quantity: *quantity,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn line_changes_name_what_was_added_removed_and_updated() {
+        let old = lines(&[(1, 10), (2, 5), (3, 7)]);
+        let new = lines(&[(1, 4), (3, 7), (4, 2)]);
+        assert_eq!(
+            line_changes(&old, &new),
+            vec![
+                LineChange {
+                    item_id: item(1),
+                    kind: LineChangeKind::Updated,
+                    old_quantity: 10,
+                    new_quantity: 4,
+                },
+                LineChange {
+                    item_id: item(2),
+                    kind: LineChangeKind::Removed,
+                    old_quantity: 5,
+                    new_quantity: 0,
+                },
+                LineChange {
+                    item_id: item(4),
+                    kind: LineChangeKind::Added,
+                    old_quantity: 0,
+                    new_quantity: 2,
+                },
+            ]
+        );
+        assert!(line_changes(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn an_edit_that_changes_nothing_the_partner_sees_tells_no_one() {
+        let same = lines(&[(1, 10), (2, 5)]);
+        assert!(!partner_should_be_notified(
+            false,
+            false,
+            &line_changes(&same, &same)
+        ));
+    }
+
+    #[test]
+    fn a_new_date_or_delivery_method_alone_tells_the_partner() {
+        let same = lines(&[(1, 10)]);
+        let unchanged = line_changes(&same, &same);
+        assert!(partner_should_be_notified(true, false, &unchanged));
+        assert!(partner_should_be_notified(false, true, &unchanged));
+    }
+
+    #[test]
+    fn a_changed_quantity_tells_the_partner() {
+        let changes = line_changes(&lines(&[(1, 10), (2, 5)]), &lines(&[(1, 12), (2, 5)]));
         assert!(partner_should_be_notified(false, false, &changes));
-        let added_only = line_changes(&old[..1], &old);
-        assert!(!partner_should_be_notified(false, false, &added_only));
+    }
+
+    #[test]
+    fn a_removed_line_tells_the_partner() {
+        let changes = line_changes(&lines(&[(1, 10), (2, 5)]), &lines(&[(1, 10)]));
+        assert!(partner_should_be_notified(false, false, &changes));
+    }
+
+    /// Our decision on DOMAIN.md §13 item 9 (the reference stays silent here).
+    #[test]
+    fn an_added_line_alone_tells_the_partner() {
+        let changes = line_changes(&lines(&[(1, 10)]), &lines(&[(1, 10), (2, 5)]));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].kind, LineChangeKind::Added);
+        assert!(partner_should_be_notified(false, false, &changes));
     }
 
     #[test]

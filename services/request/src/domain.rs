@@ -311,7 +311,9 @@ pub fn check_request_type(
         Err(ServiceError::failed_precondition(
             reason::REQUEST_TYPE_NOT_ENABLED,
             format!(
-                "{} requests are not enabled for this partner.",
+                // The partner part narrows the profile's flags by the bank's, so either may be
+                // the one that is off: the sentence names both places to look.
+                "{} requests are not enabled for this partner: the bank's settings and the partner's profile must both allow them.",
                 match request_type {
                     RequestType::Quantity => "Quantity",
                     RequestType::Individual => "Individual",

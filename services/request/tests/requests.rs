@@ -461,11 +461,44 @@ impl Suite {
     }
 
     async fn processed(&self, event_id: uuid::Uuid) -> bool {
+        self.processed_count(event_id).await > 0
+    }
+
+    async fn processed_count(&self, event_id: uuid::Uuid) -> i64 {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM processed_event WHERE event_id = $1")
             .bind(event_id)
             .fetch_one(&self.request_pool)
             .await
-            .is_ok_and(|count| count > 0)
+            .expect("processed_event")
+    }
+
+    /// Publishes an already published outbox event once more, with its event id: the relay
+    /// takes any row not marked published (at its next poll, every 200 ms in tests).
+    async fn publish_again(&self, event_id: uuid::Uuid) {
+        let reset = sqlx::query("UPDATE outbox SET published_at = NULL WHERE id = $1")
+            .bind(event_id)
+            .execute(&self.request_pool)
+            .await
+            .expect("outbox")
+            .rows_affected();
+        assert_eq!(reset, 1, "the event is in the outbox");
+    }
+
+    /// Deliveries the distribution-event consumer recognised as already processed and
+    /// acknowledged (the process's metrics; the queue name is this suite's own).
+    fn duplicates_acknowledged(&self) -> u64 {
+        let queue = essentials_runtime::bus::queue_name(
+            &self.settings.bus.prefix,
+            "request",
+            "distribution-events",
+        );
+        essentials_runtime::metrics::metrics()
+            .consumer_messages
+            .get_or_create(&essentials_runtime::metrics::ConsumerLabels {
+                queue,
+                outcome: "duplicate",
+            })
+            .get()
     }
 }
 
@@ -1082,19 +1115,39 @@ async fn fulfil_cancel_and_the_distribution_event_change_a_request_once() {
         .expect("list");
     assert_eq!(in_progress.requests.len(), 1);
 
-    // The distribution made from it: delivered twice (same event id), then a late one.
+    // The distribution made from it fulfils it.
     let distribution_id = uuid::Uuid::now_v7();
     let created = distribution_created(&bank_id, &request, distribution_id);
     suite.deliver(&created).await;
-    let duplicate = NewEvent {
-        id: uuid::Uuid::now_v7(),
-        ..created.clone()
-    };
-    suite.deliver(&duplicate).await;
+    wait_until(DEADLINE, "distribution.created handled", || {
+        suite.processed(created.id)
+    })
+    .await;
+    let fulfilled_once = suite.get(&admin, &request.id).await.expect("get");
+    assert_eq!(fulfilled_once.status(), rq::RequestStatus::Fulfilled);
+    assert_eq!(fulfilled_once.distribution_id, distribution_id.to_string());
+
+    // The same event (same event id) delivered again through RabbitMQ, as after a relay that
+    // published it but died before marking it published: the consumer acknowledges it as a
+    // duplicate and changes nothing.
+    let duplicates_before = suite.duplicates_acknowledged();
+    suite.publish_again(created.id).await;
+    wait_until(DEADLINE, "the duplicate acknowledged", || async {
+        suite.duplicates_acknowledged() > duplicates_before
+    })
+    .await;
+    assert_eq!(suite.processed_count(created.id).await, 1);
+    let after_duplicate = suite.get(&admin, &request.id).await.expect("get");
+    assert_eq!(after_duplicate.status(), rq::RequestStatus::Fulfilled);
+    assert_eq!(after_duplicate.distribution_id, distribution_id.to_string());
+    assert_eq!(after_duplicate.updated_at, fulfilled_once.updated_at);
+
+    // Another event id naming the already-fulfilled request (a second distribution for it, or a
+    // replay): handled, and the request's guarded update changes nothing either.
     let late = distribution_created(&bank_id, &request, uuid::Uuid::now_v7());
     suite.deliver(&late).await;
-    wait_until(DEADLINE, "both distribution events handled", || async {
-        suite.processed(created.id).await && suite.processed(late.id).await
+    wait_until(DEADLINE, "the late distribution.created handled", || {
+        suite.processed(late.id)
     })
     .await;
     wait_until(DEADLINE, "the outbox to be published", || async {
@@ -1106,6 +1159,7 @@ async fn fulfil_cancel_and_the_distribution_event_change_a_request_once() {
     let now = suite.get(&admin, &request.id).await.expect("get");
     assert_eq!(now.status(), rq::RequestStatus::Fulfilled);
     assert_eq!(now.distribution_id, distribution_id.to_string());
+    assert_eq!(now.updated_at, fulfilled_once.updated_at);
     let fulfilled_events = suite
         .events::<events::RequestFulfilled>(&suite.request_pool)
         .await;
@@ -1188,6 +1242,287 @@ async fn fulfil_cancel_and_the_distribution_event_change_a_request_once() {
             .expect_err("partner")
             .code(),
         Code::PermissionDenied
+    );
+    suite.stop().await;
+}
+
+impl Suite {
+    /// Changes the caller's bank settings named by `paths`.
+    async fn update_bank(&self, admin: &str, organization: pb::Organization, paths: &[&str]) {
+        OrganizationServiceClient::new(self.partner.clone())
+            .update_organization(authorized(
+                admin,
+                pb::UpdateOrganizationRequest {
+                    organization: Some(organization),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+                    }),
+                },
+            ))
+            .await
+            .expect("bank updated");
+    }
+
+    /// Where the draft of a new request of this partner would take the stock from.
+    async fn draft_location(&self, admin: &str, partner_token: &str) -> String {
+        let request = self
+            .create(
+                partner_token,
+                rq::CreateRequestRequest {
+                    comments: "Whatever you can spare".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("created");
+        self.fulfill(admin, &request.id)
+            .await
+            .expect("fulfil")
+            .distribution_draft
+            .expect("draft")
+            .storage_location_id
+    }
+
+    async fn requestable(&self, token: &str) -> rq::ListRequestableItemsResponse {
+        self.requests()
+            .list_requestable_items(authorized(
+                token,
+                rq::ListRequestableItemsRequest::default(),
+            ))
+            .await
+            .expect("requestable")
+            .into_inner()
+    }
+}
+
+fn individual(item_id: &str, persons: i32) -> rq::CreateRequestRequest {
+    rq::CreateRequestRequest {
+        request_type: common::RequestType::Individual as i32,
+        items: vec![rq::RequestedItem {
+            item_id: item_id.into(),
+            quantity: 0,
+            persons,
+        }],
+        ..Default::default()
+    }
+}
+
+/// Our decision 1 for individual requests: the bank's flag is checked as well as the profile's
+/// (a profile that still allows them does not override a bank that turned them off), and a
+/// deactivated or not-yet-approved partner is refused exactly as for quantity requests
+/// (behaviour 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn individual_requests_need_the_banks_flag_and_an_approved_active_partner() {
+    let suite = Suite::start(true).await;
+    let (_, admin) = suite.bank("Individual Bank").await;
+    let diapers = suite
+        .item(
+            &admin,
+            inv::Item {
+                name: "Individual Diapers".into(),
+                distribution_quantity: Some(20),
+                ..Default::default()
+            },
+        )
+        .await;
+    let agency = suite.partner(&admin, "Individual Agency", true).await;
+    let waiting = suite.partner(&admin, "Unapproved Agency", false).await;
+    suite
+        .create(&agency.token, individual(&diapers.id, 2))
+        .await
+        .expect("allowed by bank and profile");
+
+    // The bank turns individual requests off; the partner's profile still allows them.
+    suite
+        .update_bank(
+            &admin,
+            pb::Organization {
+                enable_individual_requests: false,
+                ..Default::default()
+            },
+            &["enable_individual_requests"],
+        )
+        .await;
+    let profile = suite
+        .partners()
+        .get_profile(authorized(
+            &agency.token,
+            pb::GetProfileRequest {
+                partner_id: String::new(),
+            },
+        ))
+        .await
+        .expect("profile")
+        .into_inner()
+        .profile
+        .expect("profile")
+        .partner_settings
+        .expect("settings");
+    assert!(profile.enable_individual_requests);
+    let refused = suite
+        .create(&agency.token, individual(&diapers.id, 2))
+        .await
+        .expect_err("the bank turned them off");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(
+        reason(&refused).as_deref(),
+        Some("REQUEST_TYPE_NOT_ENABLED")
+    );
+    assert!(
+        refused
+            .message()
+            .contains("Individual requests are not enabled")
+            && refused.message().contains("the bank's settings"),
+        "{refused:?}"
+    );
+    assert!(
+        !suite
+            .requestable(&agency.token)
+            .await
+            .enabled_request_types
+            .contains(&(common::RequestType::Individual as i32))
+    );
+    // Quantity requests are untouched.
+    suite
+        .create(
+            &agency.token,
+            rq::CreateRequestRequest {
+                items: vec![line(&diapers.id, 5)],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("quantity request");
+    // Back on: allowed again, so the bank's flag was what refused it.
+    suite
+        .update_bank(
+            &admin,
+            pb::Organization {
+                enable_individual_requests: true,
+                ..Default::default()
+            },
+            &["enable_individual_requests"],
+        )
+        .await;
+    let created = suite
+        .create(&agency.token, individual(&diapers.id, 3))
+        .await
+        .expect("allowed again");
+    assert_eq!(created.items[0].quantity, 60);
+
+    // Not approved, then deactivated: the same reasons as for quantity requests.
+    let unapproved = suite
+        .create(&waiting.token, individual(&diapers.id, 1))
+        .await
+        .expect_err("not approved");
+    assert_eq!(reason(&unapproved).as_deref(), Some("PARTNER_NOT_APPROVED"));
+    suite
+        .partner_verb(&admin, &agency.partner.id, "deactivate")
+        .await;
+    let deactivated = suite
+        .create(&agency.token, individual(&diapers.id, 1))
+        .await
+        .expect_err("deactivated");
+    assert_eq!(reason(&deactivated).as_deref(), Some("PARTNER_DEACTIVATED"));
+    // Nothing was saved for the refused ones: the three accepted requests only.
+    let saved = suite
+        .list(&admin, rq::ListRequestsRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(saved.requests.len(), 3);
+    suite.stop().await;
+}
+
+/// The fulfil draft's location (issue 5, DOMAIN.md §6.2): the partner's default storage location
+/// when it has one, else the bank's, else none. And the request types a partner may use are
+/// empty until it is approved (behaviour 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fulfil_draft_takes_the_partners_default_location_else_the_banks() {
+    let suite = Suite::start(true).await;
+    let (_, admin) = suite.bank("Draft Bank").await;
+    let mut locations = Vec::new();
+    for name in ["Main Warehouse", "North Pantry"] {
+        let location = inv::storage_location_service_client::StorageLocationServiceClient::new(
+            suite.inventory.clone(),
+        )
+        .create_storage_location(authorized(
+            &admin,
+            inv::CreateStorageLocationRequest {
+                storage_location: Some(inv::StorageLocation {
+                    name: name.into(),
+                    address: "1 Main St".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("location")
+        .into_inner()
+        .storage_location
+        .expect("location");
+        locations.push(location.id);
+    }
+    let (bank_default, partner_default) = (&locations[0], &locations[1]);
+
+    // Before approval the partner may use no request type; after, the bank's and profile's.
+    let plain = suite.partner(&admin, "Plain Agency", false).await;
+    assert!(
+        suite
+            .requestable(&plain.token)
+            .await
+            .enabled_request_types
+            .is_empty()
+    );
+    suite
+        .partner_verb(&admin, &plain.partner.id, "approve")
+        .await;
+    let enabled = suite.requestable(&plain.token).await.enabled_request_types;
+    assert!(
+        enabled.contains(&(common::RequestType::Quantity as i32))
+            && enabled.contains(&(common::RequestType::Individual as i32)),
+        "{enabled:?}"
+    );
+
+    // Neither has a default: none.
+    assert_eq!(suite.draft_location(&admin, &plain.token).await, "");
+
+    suite
+        .update_bank(
+            &admin,
+            pb::Organization {
+                default_storage_location_id: bank_default.clone(),
+                ..Default::default()
+            },
+            &["default_storage_location_id"],
+        )
+        .await;
+    let preferring = suite.partner(&admin, "Preferring Agency", true).await;
+    suite
+        .partners()
+        .update_partner(authorized(
+            &admin,
+            pb::UpdatePartnerRequest {
+                partner: Some(pb::Partner {
+                    id: preferring.partner.id.clone(),
+                    default_storage_location_id: partner_default.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["default_storage_location_id".into()],
+                }),
+            },
+        ))
+        .await
+        .expect("partner default set");
+    // No default of its own: the bank's. Its own default wins over the bank's.
+    assert_eq!(
+        &suite.draft_location(&admin, &plain.token).await,
+        bank_default
+    );
+    assert_eq!(
+        &suite.draft_location(&admin, &preferring.token).await,
+        partner_default
     );
     suite.stop().await;
 }

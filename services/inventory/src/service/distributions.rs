@@ -718,19 +718,25 @@ impl Inventory {
         let distribution = repo::distributions::get(&mut transaction, org, id, true)
             .await?
             .ok_or_else(|| ServiceError::not_found("distribution"))?;
+        // Stock comes back, so the items and the location are share-locked (as for any raise):
+        // deactivating either needs it empty, and this keeps that true until we commit.
         let item_ids: Vec<ItemId> = distribution.lines.iter().map(|l| l.item_id).collect();
         let items = repo::catalog::get_items(&mut transaction, org, &item_ids, true).await?;
-        let context = StockContext {
-            items: items.into_iter().map(|item| (item.id, item)).collect(),
-            ..StockContext::default()
-        };
-        let context = with_locations(
+        let locations = repo::catalog::get_locations(
             &mut transaction,
             org,
-            context,
             &[distribution.storage_location_id],
+            true,
         )
         .await?;
+        let context = StockContext {
+            items: items.into_iter().map(|item| (item.id, item)).collect(),
+            locations: locations
+                .into_iter()
+                .map(|location| (location.id, location))
+                .collect(),
+        };
+        refuse_reclaim_into_inactive(&distribution, &context)?;
         let changes = into_changes(distribution.storage_location_id, &distribution.lines, 1);
         move_stock(
             &mut transaction,
@@ -773,6 +779,42 @@ impl Inventory {
             items: items.into_iter().map(|item| (item.id, item)).collect(),
             ..StockContext::default()
         })
+    }
+}
+
+/// A reclaim puts the stock back; a deactivated item or location must stay empty (that is what
+/// let it be deactivated), so the reclaim is refused until they are reactivated, as the
+/// reference disables Reclaim for distributions with inactive items. Nothing has changed yet.
+fn refuse_reclaim_into_inactive(
+    distribution: &Distribution,
+    context: &StockContext,
+) -> Result<(), ServiceError> {
+    let mut inactive: Vec<&str> = distribution
+        .lines
+        .iter()
+        .filter_map(|line| context.items.get(&line.item_id))
+        .filter(|item| !item.active)
+        .map(|item| item.name.as_str())
+        .collect();
+    inactive.sort_unstable();
+    if !inactive.is_empty() {
+        return Err(ServiceError::failed_precondition(
+            "ITEMS_INACTIVE",
+            format!(
+                "Reclaim failed: the following items are currently inactive: {}. Reactivate them, then reclaim the distribution.",
+                inactive.join(", ")
+            ),
+        ));
+    }
+    match context.locations.get(&distribution.storage_location_id) {
+        Some(location) if !location.active => Err(ServiceError::failed_precondition(
+            "STORAGE_LOCATION_INACTIVE",
+            format!(
+                "Reclaim failed: {} is deactivated. Reactivate it, then reclaim the distribution.",
+                location.name
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -94,6 +94,11 @@ impl Harness {
         let inventory_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
+        // Other parts call back (the request part asks which items are requestable).
+        settings.inventory.url = format!(
+            "http://{}",
+            inventory_listener.local_addr().expect("address")
+        );
         let mut listeners = Vec::new();
         for (name, spec) in others {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -177,11 +182,15 @@ impl Harness {
         for (_, part) in self.parts {
             let _ = tokio::time::timeout(DEADLINE, part.task).await;
         }
-        let queues = vec![essentials_runtime::bus::queue_name(
-            &self.settings.bus.prefix,
-            "inventory",
-            "organization-events",
-        )];
+        let queues = [
+            ("inventory", "organization-events"),
+            ("request", "distribution-events"),
+        ]
+        .into_iter()
+        .map(|(consumer, purpose)| {
+            essentials_runtime::bus::queue_name(&self.settings.bus.prefix, consumer, purpose)
+        })
+        .collect::<Vec<_>>();
         testing::delete_bus_objects(&self.settings, &queues).await;
         testing::drop_databases(
             &self.settings,
