@@ -135,6 +135,13 @@ pub async fn serve(
         verifier,
     });
     tracing::info!(part = "gateway", addr = %address, "listening");
+    use axum::serve::ListenerExt;
+    // No Nagle delay on answers written in pieces (headers, then body).
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -58,7 +59,19 @@ pub async fn serve(
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_service()?)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener).map(|accepted| {
+                // Without it a reply written in two pieces waits ~40 ms for the caller's
+                // delayed ACK (Nagle): measured 48 ms → 4 ms per CreateDistribution.
+                if let Ok(stream) = &accepted
+                    && let Err(error) = stream.set_nodelay(true)
+                {
+                    tracing::debug!(%error, "could not set TCP_NODELAY");
+                }
+                accepted
+            }),
+            shutdown.cancelled_owned(),
+        )
         .await?;
     Ok(())
 }
