@@ -1386,6 +1386,134 @@ async fn a_reclaim_that_fails_leaves_the_distribution_and_the_stock_as_they_were
     harness.stop().await;
 }
 
+/// An edit gives stock back (another location, a smaller quantity, a dropped line); like a
+/// reclaim, it must not give it to a deactivated location or item, and a refused edit changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_never_returns_stock_to_a_deactivated_location_or_item() {
+    let harness = start().await;
+    let bank = real_bank(&harness).await;
+    let partner_id = partner(&harness, &bank, "Helping Hands").await;
+    let main = bank.location("Main Warehouse").await;
+    let annex = bank.location("Annex").await;
+    let diapers = bank.item("Diapers Size 4").await;
+    let pads = bank.item("Period Pads").await;
+    bank.donate(&main.id, vec![line(&diapers.id, 50), line(&pads.id, 6)])
+        .await;
+    bank.donate(&annex.id, vec![line(&diapers.id, 12)]).await;
+    let pool = harness.pool().await;
+    let created = bank
+        .distributions()
+        .create_distribution(bank.req(new_distribution(
+            &partner_id,
+            &annex.id,
+            vec![line(&diapers.id, 12)],
+        )))
+        .await
+        .expect("create")
+        .into_inner()
+        .distribution
+        .expect("distribution");
+    bank.locations()
+        .deactivate_storage_location(bank.req(pb::DeactivateStorageLocationRequest {
+            storage_location_id: annex.id.clone(),
+        }))
+        .await
+        .expect("deactivate the emptied annex");
+    let edit = |lines: Vec<essentials_proto::common::v1::LineItem>, location: Option<&str>| {
+        let mut paths = vec!["line_items".to_owned()];
+        if location.is_some() {
+            paths.push("storage_location_id".to_owned());
+        }
+        pb::UpdateDistributionRequest {
+            distribution: Some(pb::Distribution {
+                id: created.id.clone(),
+                storage_location_id: location.unwrap_or_default().to_owned(),
+                line_items: lines,
+                ..pb::Distribution::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths }),
+        }
+    };
+    // Moving it to the main warehouse would put the 12 back into the deactivated annex.
+    let refused = bank
+        .distributions()
+        .update_distribution(bank.req(edit(vec![line(&diapers.id, 12)], Some(&main.id))))
+        .await
+        .expect_err("stock back into a deactivated location");
+    assert_eq!(
+        reason(&refused).as_deref(),
+        Some("STORAGE_LOCATION_INACTIVE")
+    );
+    assert!(refused.message().contains("Annex"), "{refused:?}");
+    // So would a smaller quantity: refused as an edit at a deactivated location.
+    let refused = bank
+        .distributions()
+        .update_distribution(bank.req(edit(vec![line(&diapers.id, 2)], None)))
+        .await
+        .expect_err("stock back into a deactivated location");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("deactivated storage location"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        assert_ledger_agrees(&pool, &bank, &annex.id, &diapers.id).await,
+        0
+    );
+    assert_eq!(bank.quantity(&main.id, &diapers.id).await, 50);
+
+    // A distribution of every pad, whose item is then deactivated: dropping the line is refused.
+    let pads_out = bank
+        .distributions()
+        .create_distribution(bank.req(new_distribution(
+            &partner_id,
+            &main.id,
+            vec![line(&diapers.id, 1), line(&pads.id, 6)],
+        )))
+        .await
+        .expect("create")
+        .into_inner()
+        .distribution
+        .expect("distribution");
+    bank.catalog()
+        .update_item(bank.req(pb::UpdateItemRequest {
+            item: Some(pb::Item {
+                id: pads.id.clone(),
+                active: Some(false),
+                ..pb::Item::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["active".into()],
+            }),
+        }))
+        .await
+        .expect("deactivate the pads");
+    let refused = bank
+        .distributions()
+        .update_distribution(bank.req(pb::UpdateDistributionRequest {
+            distribution: Some(pb::Distribution {
+                id: pads_out.id.clone(),
+                line_items: vec![line(&diapers.id, 1)],
+                ..pb::Distribution::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["line_items".into()],
+            }),
+        }))
+        .await
+        .expect_err("stock back into an inactive item");
+    assert_eq!(reason(&refused).as_deref(), Some("ITEMS_INACTIVE"));
+    assert!(refused.message().contains("Period Pads"), "{refused:?}");
+    assert_eq!(
+        assert_ledger_agrees(&pool, &bank, &main.id, &pads.id).await,
+        0
+    );
+    assert_eq!(bank.quantity(&main.id, &diapers.id).await, 49);
+    pool.close().await;
+    harness.stop().await;
+}
+
 /// DOMAIN.md §6.7 at the gRPC level: a partner user sees its own distributions only — upcoming
 /// (scheduled, issued today or later) and prior (issued before today, newest first) — never
 /// another partner's.

@@ -587,6 +587,7 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(prefix_lines(problems)));
         }
+        refuse_raises_into_inactive(&changes, &context)?;
         let mut low_stock = Vec::new();
         if !changes.is_empty() {
             let outcome = move_stock(
@@ -815,6 +816,44 @@ fn refuse_reclaim_into_inactive(
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// An edit that gives stock back (a smaller quantity, a removed line, another location) must not
+/// put it into a deactivated location or item: they stay empty, as for a reclaim.
+fn refuse_raises_into_inactive(
+    changes: &[crate::domain::StockChange],
+    context: &StockContext,
+) -> Result<(), ServiceError> {
+    let raises = || changes.iter().filter(|change| change.quantity_change > 0);
+    let mut inactive_items: Vec<&str> = raises()
+        .filter_map(|change| context.items.get(&change.item_id))
+        .filter(|item| !item.active)
+        .map(|item| item.name.as_str())
+        .collect();
+    inactive_items.sort_unstable();
+    inactive_items.dedup();
+    if !inactive_items.is_empty() {
+        return Err(ServiceError::failed_precondition(
+            "ITEMS_INACTIVE",
+            format!(
+                "The edit would return stock of inactive items: {}. Reactivate them first.",
+                inactive_items.join(", ")
+            ),
+        ));
+    }
+    let inactive_location = raises()
+        .filter_map(|change| context.locations.get(&change.storage_location_id))
+        .find(|location| !location.active);
+    match inactive_location {
+        Some(location) => Err(ServiceError::failed_precondition(
+            "STORAGE_LOCATION_INACTIVE",
+            format!(
+                "The edit would return stock to {}, which is deactivated. Reactivate it first.",
+                location.name
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
