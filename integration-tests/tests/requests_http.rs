@@ -255,6 +255,30 @@ async fn a_partner_request_is_fulfilled_by_its_distribution_through_the_api() {
     assert_eq!(draft["line_items"][0]["item_id"], item_id.as_str());
     assert_eq!(draft["line_items"][0]["quantity"], 12);
     assert!(draft["issued_at"].is_string());
+    // Bad values are named as the body names them, every one at once, and nothing is saved.
+    let refused = post(
+        &http,
+        "/api/v1/distributions",
+        &admin,
+        json!({
+            "partner_id": draft["partner_id"],
+            "request_id": draft["request_id"],
+            "storage_location_id": location_id,
+            "issued_at": "2099-01-01T10:00:00Z",
+            "delivery_method": "pick_up",
+            "line_items": [{"item_id": item_id, "quantity": 0}],
+        }),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    let fields: Vec<&str> = refused.body["error"]["field_violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|violation| violation["field"].as_str())
+        .collect();
+    assert!(fields.contains(&"issued_at"), "{fields:?}");
+    assert!(fields.contains(&"line_items[0].quantity"), "{fields:?}");
     let distribution = post(
         &http,
         "/api/v1/distributions",

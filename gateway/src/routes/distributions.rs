@@ -308,7 +308,8 @@ async fn create_distribution(
                 request_id: key.unwrap_or_default(),
             },
         ))
-        .await?
+        .await
+        .map_err(body_fields)?
         .into_inner();
     Ok((
         StatusCode::CREATED,
@@ -375,7 +376,8 @@ async fn update_distribution(
                 update_mask: Some(prost_types::FieldMask { paths }),
             },
         ))
-        .await?
+        .await
+        .map_err(body_fields)?
         .into_inner();
     answer(updated.distribution, updated.low_stock_warnings)
 }
@@ -423,4 +425,16 @@ async fn reclaim_distribution(
         .await?
         .into_inner();
     answer(reclaimed.distribution, Vec::new())
+}
+
+/// The inventory part names fields by their gRPC path (`distribution.issued_at`); the body has
+/// them at its top level (`issued_at`, `line_items[0].quantity`).
+fn body_fields(status: tonic::Status) -> ApiError {
+    let mut error = ApiError::from(status);
+    for violation in &mut error.0.field_violations {
+        if let Some(field) = violation.field.strip_prefix("distribution.") {
+            violation.field = field.to_owned();
+        }
+    }
+    error
 }
