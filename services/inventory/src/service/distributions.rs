@@ -555,19 +555,38 @@ impl Inventory {
             &new.lines,
         );
         let raises = changes.iter().any(|change| change.quantity_change > 0);
+        // A new location must be active; the one it stays at may have been deactivated since
+        // (emptied): editing the comment or date there is fine, giving it stock back is not
+        // (`refuse_raises_into_inactive`).
+        let moved = new.storage_location_id != old.storage_location_id;
+        let new_location: &[(&str, StorageLocationId)] = if moved {
+            &[("distribution.storage_location_id", new.storage_location_id)]
+        } else {
+            &[]
+        };
         let context = load_context(
             &mut transaction,
             org,
             &[],
-            &[("distribution.storage_location_id", new.storage_location_id)],
+            new_location,
             raises,
             &mut problems,
         )
         .await?;
         let context = {
             let items = repo::catalog::get_items(&mut transaction, org, &item_ids, raises).await?;
-            let mut context =
-                with_locations(&mut transaction, org, context, &[old.storage_location_id]).await?;
+            let mut context = context;
+            // Share-locked when stock goes back there, so it cannot be deactivated meanwhile.
+            for location in repo::catalog::get_locations(
+                &mut transaction,
+                org,
+                &[old.storage_location_id, new.storage_location_id],
+                raises,
+            )
+            .await?
+            {
+                context.locations.insert(location.id, location);
+            }
             context.items = items.into_iter().map(|item| (item.id, item)).collect();
             context
         };
