@@ -250,6 +250,16 @@ async fn bank_admins_list_invite_resend_and_remove_partner_users() {
         )
         .await;
     assert_eq!(sign_in.status, 403, "no role left: {:?}", sign_in.body);
+    // The token in hand has not expired, but it cannot be renewed: access ends with it.
+    let renewal = http
+        .json(
+            "POST",
+            "/api/v1/sessions/refresh",
+            Some(&coworker_token),
+            None,
+        )
+        .await;
+    assert_eq!(renewal.status, 403, "{:?}", renewal.body);
     let again = http.json("DELETE", &remove_path, Some(&admin), None).await;
     assert_eq!(again.status, 404);
     let resend_removed = http.json("POST", &resend_path, Some(&admin), None).await;
@@ -457,8 +467,18 @@ async fn bank_staff_are_removed_by_an_org_admin_of_their_bank() {
         .await;
     assert_eq!(self_removal.status, 409);
     assert_eq!(reason(&self_removal.body), "USER_ROLE_REQUIRED");
-    // Nothing changed yet: the leaver still signs in as staff.
+    // Nothing changed yet: the leaver still signs in as staff, and refreshes the token.
     http.login("leaver@staff-removal.test", PASSWORD).await;
+    let refreshed = http
+        .json(
+            "POST",
+            "/api/v1/sessions/refresh",
+            Some(&leaver_token),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    assert_eq!(refreshed.body["current_role"]["kind"], "org_user");
 
     let removed = http
         .json(
@@ -485,6 +505,16 @@ async fn bank_staff_are_removed_by_an_org_admin_of_their_bank() {
         )
         .await;
     assert_eq!(sign_in.status, 403, "no role left: {:?}", sign_in.body);
+    // The token in hand has not expired, but it cannot be renewed: access ends with it.
+    let renewal = http
+        .json(
+            "POST",
+            "/api/v1/sessions/refresh",
+            Some(&leaver_token),
+            None,
+        )
+        .await;
+    assert_eq!(renewal.status, 403, "{:?}", renewal.body);
     let again = http
         .json(
             "DELETE",

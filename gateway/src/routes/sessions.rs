@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_session))
         .routes(routes!(switch_role))
+        .routes(routes!(refresh_session))
         .routes(routes!(me))
         .routes(routes!(accept_invitation))
         .routes(routes!(request_password_reset))
@@ -171,6 +172,30 @@ async fn switch_role(
     let session = answer
         .session
         .ok_or_else(|| ServiceError::internal("switch answered without a session"))?;
+    Ok(Json(SessionDto::from(session)))
+}
+
+/// A fresh token for the caller's current role, while the user still holds it (tokens are
+/// short-lived: refresh before `expires_at`). A role taken away since is 403, so a removed staff
+/// member or partner user keeps access at most one token lifetime.
+#[utoipa::path(post, path = "/sessions/refresh", tag = "sessions",
+    responses((status = 200, description = "A new token for the same role", body = SessionDto)))]
+async fn refresh_session(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<SessionDto>, ApiError> {
+    let answer = AuthServiceClient::new(state.upstreams.partner.clone())
+        .switch_role(forward(
+            &caller,
+            pb::SwitchRoleRequest {
+                role_id: caller.role_id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let session = answer
+        .session
+        .ok_or_else(|| ServiceError::internal("refresh answered without a session"))?;
     Ok(Json(SessionDto::from(session)))
 }
 

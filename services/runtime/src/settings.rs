@@ -160,7 +160,8 @@ impl Default for Settings {
             inventory: part(50053, "127.0.0.1"),
             notification: part(50054, "127.0.0.1"),
             auth: AuthSettings {
-                token_ttl_seconds: 3600,
+                // Short-lived: clients refresh (POST /sessions/refresh) while the role holds.
+                token_ttl_seconds: 900,
                 ..AuthSettings::default()
             },
             bootstrap: BootstrapSettings::default(),
