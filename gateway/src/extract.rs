@@ -67,7 +67,22 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
 
 /// Decodes JSON, naming the field at fault.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = decode_value(&mut deserializer, bytes)?;
+    // Anything after the value (`{"name":"x"} garbage`) is not JSON either.
+    deserializer.end().map_err(|error| {
+        ApiError::from(ServiceError::invalid(vec![FieldViolation::new(
+            "body",
+            format!("is not valid JSON: {}", strip_position(&error.to_string())),
+        )]))
+    })?;
+    Ok(value)
+}
+
+fn decode_value<T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -310,6 +325,13 @@ mod tests {
             violation(br#"{"name":"x","line_items":[{"quantity":1}]}"#).0,
             "line_items[0].item_id"
         );
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_value_are_malformed_json() {
+        let (field, description) = violation(br#"{"name":"x","line_items":[]} garbage"#);
+        assert_eq!(field, "body");
+        assert!(description.contains("trailing characters"), "{description}");
     }
 
     #[test]

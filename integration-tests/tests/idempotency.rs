@@ -273,6 +273,28 @@ async fn retried_state_changes_return_the_first_answer_and_change_nothing_more()
     assert_eq!(different.status, 422, "{:?}", different.body);
     assert_eq!(different.body["error"]["reason"], "IDEMPOTENCY_KEY_REUSED");
 
+    // Answers that carry tokens or secrets are never stored: a refresh with a key is not kept.
+    let refreshed = with_key(
+        &http,
+        "POST",
+        "/api/v1/sessions/refresh",
+        &admin,
+        "refresh-1",
+        None,
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    let pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let (stored, auth_stored): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE method LIKE '%AuthService%') FROM idempotency_record",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    pool.close().await;
+    assert!(stored > 0, "the partner part stored its answers");
+    assert_eq!(auth_stored, 0, "no session token is kept");
+
     // Keys are the caller's own: another bank's admin with the same key is a new request.
     let stranger = bank(&stack, "Stranger Bank", "admin@stranger.test").await;
     let theirs = with_key(

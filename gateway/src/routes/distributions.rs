@@ -433,7 +433,10 @@ fn body_fields(status: tonic::Status) -> ApiError {
     let mut error = ApiError::from(status);
     for violation in &mut error.0.field_violations {
         if let Some(field) = violation.field.strip_prefix("distribution.") {
-            violation.field = field.to_owned();
+            violation.field = match field {
+                "shipping_cost_in_cents" => "shipping_cost".to_owned(),
+                other => other.to_owned(),
+            };
         }
     }
     error

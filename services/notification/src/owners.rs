@@ -62,9 +62,11 @@ where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, String), tonic::Status>>,
 {
+    // More pages than any bank has rows at the largest page size: a part cycling through tokens.
+    const MAX_PAGES: usize = 10_000;
     let mut rows = Vec::new();
     let mut token = String::new();
-    loop {
+    for _ in 0..MAX_PAGES {
         let (page, next) = fetch(token.clone())
             .await
             .map_err(|status| upstream_error(part, &status))?;
@@ -80,6 +82,9 @@ where
         }
         token = next;
     }
+    Err(ServiceError::internal(format!(
+        "the {part} part kept answering more pages than {MAX_PAGES}"
+    )))
 }
 
 fn not_found_as_none<T>(

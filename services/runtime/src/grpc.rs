@@ -46,11 +46,13 @@ pub async fn serve(
     >,
     shutdown: CancellationToken,
     idempotency: crate::idempotency::IdempotencyLayer,
+    ready: ReadyGateLayer,
 ) -> anyhow::Result<()> {
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(GrpcObserveLayer)
+        .layer(ready)
         .layer(idempotency);
     Server::builder()
         .timeout(REQUEST_TIMEOUT)
@@ -86,6 +88,65 @@ pub async fn set_serving(reporter: &HealthReporter, services: &[&str], serving: 
     reporter.set_service_status("", status).await;
     for service in services {
         reporter.set_service_status(*service, status).await;
+    }
+}
+
+/// Answers UNAVAILABLE to every call but health and reflection until the part's database is
+/// migrated: a client that does not wait for SERVING never reaches a missing or half-migrated
+/// database.
+#[derive(Clone, Default)]
+pub struct ReadyGateLayer {
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReadyGateLayer {
+    /// Lets calls through from now on.
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl<S> Layer<S> for ReadyGateLayer {
+    type Service = ReadyGate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ReadyGate {
+            inner,
+            open: self.open.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ReadyGate<S> {
+    inner: S,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S, B> Service<http::Request<B>> for ReadyGate<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let open = self.open.load(std::sync::atomic::Ordering::Acquire);
+        if open || request.uri().path().starts_with("/grpc.") {
+            return Box::pin(self.inner.call(request));
+        }
+        Box::pin(std::future::ready(Ok(tonic::Status::unavailable(
+            "this part is starting: its database is not ready yet; retry",
+        )
+        .into_http())))
     }
 }
 

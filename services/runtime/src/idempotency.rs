@@ -150,6 +150,17 @@ pub fn attach_client_key<T>(request: &mut tonic::Request<T>) {
     }
 }
 
+/// Calls the layer leaves alone: health and reflection, and sign-in, tokens and credentials,
+/// whose answers carry secrets that must never be stored (their creating calls take a
+/// `request_id` of their own where a retry matters).
+const NOT_IDEMPOTENT_HERE: &[&str] = &["/grpc.", "/essentials.partner.v1.AuthService/"];
+
+/// Server-streaming methods: their answers are never buffered and stored.
+const STREAMING_METHODS: &[&str] = &["/WatchDashboard"];
+
+/// The largest request the layer buffers (tonic's own default message limit).
+const MAX_BUFFERED_REQUEST: usize = 4 * 1024 * 1024;
+
 /// A claim left without an answer this long belongs to a call that died after claiming (every
 /// call ends within [`crate::grpc::REQUEST_TIMEOUT`]): a retry may take it over.
 const ABANDONED_AFTER_SECONDS: i64 = 120;
@@ -159,7 +170,8 @@ const ABANDONED_AFTER_SECONDS: i64 = 120;
 /// the same key and request gets that answer back byte for byte and runs nothing; the same key
 /// with another request is refused with [`KEY_REUSED`]; a retry while the first still runs is
 /// ABORTED. A failed call releases its key (its transaction changed nothing), so it can be
-/// retried.
+/// retried; so does a call dropped midway (a timeout, a client gone). Health, reflection, the
+/// sign-in and credential calls (their answers carry secrets) and streams are left alone.
 ///
 /// Creating calls also claim their `request_id` inside their own transaction (see [`claim`]),
 /// which stays exact even if the process dies between commit and storing the answer; this layer
@@ -239,6 +251,14 @@ where
             .map(str::trim)
             .filter(|key| !key.is_empty())
             .map(str::to_owned);
+        let path = request.uri().path();
+        let applies = !NOT_IDEMPOTENT_HERE
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+            && !STREAMING_METHODS
+                .iter()
+                .any(|method| path.ends_with(method));
+        let key = key.filter(|_| applies);
         let Some(key) = key else {
             return Box::pin(async move {
                 let response = inner.call(request).await.map_err(Into::into)?;
@@ -295,7 +315,20 @@ impl IdempotencyLayer {
         );
         let method = request.uri().path().to_owned();
         let (parts, body) = request.into_parts();
-        let body = body.collect().await?.to_bytes();
+        let body = match http_body_util::Limited::new(body, MAX_BUFFERED_REQUEST)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return Ok(status_response(tonic::Status::from(ServiceError::invalid(
+                    vec![crate::FieldViolation::new(
+                        "request",
+                        "is larger than 4 MiB",
+                    )],
+                ))));
+            }
+        };
         let hash = Sha256::digest(&body).to_vec();
         let found = match self.claim_call(&scope, &method, &key, &hash).await {
             Ok(found) => found,
@@ -325,15 +358,23 @@ impl IdempotencyLayer {
             }
             Found::Claimed => {}
         }
+        // From here the claim is ours: settled by storing the answer or releasing the key, and
+        // released by the guard if the call is dropped first (a timeout, a client gone).
+        let mut claim = OpenClaim {
+            pool: self.pool.clone(),
+            scope,
+            method,
+            key,
+            settled: false,
+        };
         let request = http::Request::from_parts(
             parts,
             tonic::body::Body::new(http_body_util::Full::new(body)),
         );
-        let outcome = inner.call(request).await.map_err(Into::into);
-        let response = match outcome {
+        let response = match inner.call(request).await.map_err(Into::into) {
             Ok(response) => response,
             Err(error) => {
-                self.release(&scope, &method, &key).await;
+                claim.release().await;
                 return Err(error);
             }
         };
@@ -341,7 +382,7 @@ impl IdempotencyLayer {
         let collected = match response_body.collect().await.map_err(Into::into) {
             Ok(collected) => collected,
             Err(error) => {
-                self.release(&scope, &method, &key).await;
+                claim.release().await;
                 return Err(error);
             }
         };
@@ -349,13 +390,9 @@ impl IdempotencyLayer {
         let data = collected.to_bytes();
         let succeeded = grpc_status(&response_parts.headers, trailers.as_ref()) == Some(0);
         if succeeded {
-            if let Err(error) = self.store(&scope, &method, &key, &data).await {
-                // The call's effects are committed: answer it; a retry finds the claim
-                // unanswered and waits until it is taken over.
-                tracing::warn!(%error, "could not store an idempotent answer");
-            }
+            claim.store(&data).await;
         } else {
-            self.release(&scope, &method, &key).await;
+            claim.release().await;
         }
         let body = http_body_util::Full::new(data)
             .map_err(|never| match never {})
@@ -429,40 +466,76 @@ impl IdempotencyLayer {
             Found::Running
         })
     }
+}
 
-    async fn store(
-        &self,
-        scope: &str,
-        method: &str,
-        key: &str,
-        answer: &[u8],
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+/// A key this call has claimed and not yet settled.
+struct OpenClaim {
+    pool: sqlx::PgPool,
+    scope: String,
+    method: String,
+    key: String,
+    settled: bool,
+}
+
+impl OpenClaim {
+    /// Stores the successful answer under the key.
+    async fn store(&mut self, answer: &[u8]) {
+        self.settled = true;
+        let stored = sqlx::query(
             "UPDATE idempotency_record SET response = $4 WHERE scope = $1 AND method = $2 AND key = $3",
         )
-        .bind(scope)
-        .bind(method)
-        .bind(key)
+        .bind(&self.scope)
+        .bind(&self.method)
+        .bind(&self.key)
         .bind(answer)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await;
+        if let Err(error) = stored {
+            // The call's effects are committed: answer it; a retry finds the claim unanswered
+            // and is ABORTED until the claim is taken over.
+            tracing::warn!(%error, "could not store an idempotent answer");
+        }
     }
 
-    /// Frees the key of a call that failed, so that it can be retried.
-    async fn release(&self, scope: &str, method: &str, key: &str) {
-        let released = sqlx::query(
-            "DELETE FROM idempotency_record
-             WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL",
-        )
-        .bind(scope)
-        .bind(method)
-        .bind(key)
-        .execute(&self.pool)
-        .await;
-        if let Err(error) = released {
-            tracing::warn!(%error, "could not release an idempotency key");
+    /// Frees the key of a call that failed (its transaction changed nothing), so it can be
+    /// retried.
+    async fn release(&mut self) {
+        self.settled = true;
+        release_key(&self.pool, &self.scope, &self.method, &self.key).await;
+    }
+}
+
+impl Drop for OpenClaim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
         }
+        // Dropped mid-call: the handler's transaction rolled back with it, so free the key.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, scope, method, key) = (
+            self.pool.clone(),
+            std::mem::take(&mut self.scope),
+            std::mem::take(&mut self.method),
+            std::mem::take(&mut self.key),
+        );
+        runtime.spawn(async move { release_key(&pool, &scope, &method, &key).await });
+    }
+}
+
+async fn release_key(pool: &sqlx::PgPool, scope: &str, method: &str, key: &str) {
+    let released = sqlx::query(
+        "DELETE FROM idempotency_record
+         WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL",
+    )
+    .bind(scope)
+    .bind(method)
+    .bind(key)
+    .execute(pool)
+    .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not release an idempotency key");
     }
 }
 

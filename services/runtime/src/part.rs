@@ -130,6 +130,7 @@ pub async fn run(
     reporter
         .set_service_status(BUS_HEALTH_SERVICE, tonic_health::ServingStatus::NotServing)
         .await;
+    let gate = crate::grpc::ReadyGateLayer::default();
     let starting = tokio::spawn(start_when_database_ready(
         spec,
         settings.clone(),
@@ -140,6 +141,7 @@ pub async fn run(
             reporter,
             service_names: services.service_names.clone(),
             bus,
+            gate: gate.clone(),
         },
         shutdown.clone(),
         workers_shutdown.clone(),
@@ -152,10 +154,13 @@ pub async fn run(
         health,
         shutdown.clone(),
         idempotency,
+        gate,
     )
     .await;
     workers_shutdown.cancel();
-    // Still waiting for the database: it gives up on `shutdown`, with no workers started.
+    // Still preparing the database (waiting for it, or for another replica's migration): stop
+    // that; once it has started the workers it is done and hands them over.
+    starting.abort();
     let mut workers = starting.await.ok().flatten().unwrap_or_default();
     let drained = tokio::time::timeout(WORKER_GRACE, async {
         while workers.join_next().await.is_some() {}
@@ -180,6 +185,7 @@ struct Background {
     reporter: tonic_health::server::HealthReporter,
     service_names: Vec<&'static str>,
     bus: BusStatus,
+    gate: crate::grpc::ReadyGateLayer,
 }
 
 /// Prepares the database (retrying until `shutdown`), then starts the relay, the workers and
@@ -205,6 +211,7 @@ async fn start_when_database_ready(
             () = shutdown.cancelled() => return None,
         }
     }
+    background.gate.open();
     let mut workers = JoinSet::new();
     let relay = OutboxRelay::new(pool.clone(), &settings, spec.name, background.bus.clone());
     workers.spawn(relay.run(workers_shutdown.clone()));

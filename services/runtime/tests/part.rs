@@ -39,6 +39,16 @@ async fn status(channel: &Channel, service: &str) -> Option<ServingStatus> {
     }
 }
 
+/// The code a call to a (here unserved) part's method answers.
+async fn call_anything(channel: &Channel) -> tonic::Code {
+    use essentials_proto::partner::v1::GetPartnerRequest;
+    use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
+    PartnerServiceClient::new(channel.clone())
+        .get_partner(GetPartnerRequest::default())
+        .await
+        .map_or_else(|status| status.code(), |_| tonic::Code::Ok)
+}
+
 async fn reflected_services(channel: &Channel) -> Vec<String> {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -104,6 +114,12 @@ async fn a_part_answers_not_serving_until_its_database_is_reachable_then_serves_
         status(&channel, LIVENESS_HEALTH_SERVICE).await,
         Some(ServingStatus::Serving)
     );
+    // Other calls are refused cleanly until the database is migrated.
+    assert_eq!(
+        call_anything(&channel).await,
+        tonic::Code::Unavailable,
+        "the gate is closed"
+    );
     let services = reflected_services(&channel).await;
     assert!(
         services.iter().any(|name| name == "grpc.health.v1.Health"),
@@ -121,6 +137,9 @@ async fn a_part_answers_not_serving_until_its_database_is_reachable_then_serves_
         status(&channel, "").await == Some(ServingStatus::Serving)
     })
     .await;
+
+    // The gate is open: the call reaches the routes (this part serves no such service).
+    assert_eq!(call_anything(&channel).await, tonic::Code::Unimplemented);
 
     shutdown.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(10), running)
