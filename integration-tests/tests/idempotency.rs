@@ -295,6 +295,41 @@ async fn retried_state_changes_return_the_first_answer_and_change_nothing_more()
     assert!(stored > 0, "the partner part stored its answers");
     assert_eq!(auth_stored, 0, "no session token is kept");
 
+    // A service account, retried: one account; its secret is shown once and never stored, so
+    // the replay answers the account without it.
+    let body = json!({"name": "Warehouse scanner"});
+    let created = with_key(
+        &http,
+        "POST",
+        "/api/v1/service_accounts",
+        &admin,
+        "svc-1",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert!(created.body["client_secret"].is_string());
+    let again = with_key(
+        &http,
+        "POST",
+        "/api/v1/service_accounts",
+        &admin,
+        "svc-1",
+        Some(body),
+    )
+    .await;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    assert_eq!(again.body["id"], created.body["id"]);
+    assert!(
+        again.body.get("client_secret").is_none(),
+        "{:?}",
+        again.body
+    );
+    let accounts = http
+        .json("GET", "/api/v1/service_accounts", Some(&admin), None)
+        .await;
+    assert_eq!(accounts.body["items"].as_array().map(Vec::len), Some(1));
+
     // Keys are the caller's own: another bank's admin with the same key is a new request.
     let stranger = bank(&stack, "Stranger Bank", "admin@stranger.test").await;
     let theirs = with_key(

@@ -404,13 +404,15 @@ struct ServiceAccountBody {
 }
 
 /// Create a service account: scoped to one bank (org_admin, or super_admin naming the bank) or,
-/// without `organization_id`, an operator account (super_admin). The secret is shown once.
+/// without `organization_id`, an operator account (super_admin). The secret is shown once: a
+/// retry with the same Idempotency-Key answers the same account without it (it is never stored).
 #[utoipa::path(post, path = "/service_accounts", tag = "sessions",
     request_body = ServiceAccountBody,
     responses((status = 201, description = "The account, with its secret", body = ServiceAccountDto)))]
 async fn create_service_account(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    crate::extract::IdempotencyKey(key): crate::extract::IdempotencyKey,
     ApiJson(body): ApiJson<ServiceAccountBody>,
 ) -> Result<(StatusCode, Json<ServiceAccountDto>), ApiError> {
     let answer = AuthServiceClient::new(state.upstreams.partner.clone())
@@ -419,7 +421,7 @@ async fn create_service_account(
             pb::CreateServiceAccountRequest {
                 name: body.name,
                 organization_id: body.organization_id.unwrap_or_default(),
-                request_id: String::new(),
+                request_id: key.unwrap_or_default(),
             },
         ))
         .await?
@@ -429,7 +431,10 @@ async fn create_service_account(
         .ok_or_else(|| ServiceError::internal("no account in the answer"))?;
     Ok((
         StatusCode::CREATED,
-        Json(ServiceAccountDto::new(account, Some(answer.client_secret))),
+        Json(ServiceAccountDto::new(
+            account,
+            optional(answer.client_secret),
+        )),
     ))
 }
 

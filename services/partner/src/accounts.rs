@@ -109,12 +109,16 @@ impl App {
 
     /// A super admin creates an operator account (no bank) or one for any bank; an org_admin
     /// for its own bank. The secret is shown once.
+    /// Creates a service account; answers it with its secret, shown this once. A retry with the
+    /// same `request_id` answers the same account without the secret, which is never stored.
     pub async fn create_service_account(
         &self,
         principal: &Principal,
         name: &str,
         organization_id: Option<Uuid>,
-    ) -> Result<(ServiceAccountRow, String), ServiceError> {
+        request_id: &str,
+        request: &pb::CreateServiceAccountRequest,
+    ) -> Result<(pb::ServiceAccount, String), ServiceError> {
         let organization_id = match principal.role {
             Role::SuperAdmin => organization_id,
             _ => {
@@ -136,6 +140,23 @@ impl App {
                 "must not be blank",
             )]));
         }
+        let mut transaction = self.pool.begin().await?;
+        let key = match essentials_runtime::idempotency::claim(
+            &mut transaction,
+            principal,
+            "CreateServiceAccount",
+            request_id,
+            request,
+        )
+        .await?
+        {
+            Some(essentials_runtime::idempotency::Claim::Replay(answer)) => {
+                let account = essentials_runtime::idempotency::replay(&answer)?;
+                return Ok((account, String::new()));
+            }
+            Some(essentials_runtime::idempotency::Claim::New(key)) => Some(key),
+            None => None,
+        };
         let (secret, _) = new_token();
         let secret_hash = hash_password(secret.clone()).await?;
         let account = ServiceAccountRow {
@@ -156,9 +177,14 @@ impl App {
         .bind(&account.secret_hash)
         .bind(account.organization_id)
         .bind(principal.user_id)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
-        Ok((account, secret))
+        let answer = service_account_to_proto(&account);
+        if let Some(key) = key {
+            key.record(&mut transaction, &answer).await?;
+        }
+        transaction.commit().await?;
+        Ok((answer, secret))
     }
 
     /// Exchanges client credentials for a token: the bank's administrator for a bank account,

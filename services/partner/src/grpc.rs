@@ -463,10 +463,16 @@ impl AuthService for Grpc {
             .map_err(|violation| ServiceError::invalid(vec![violation]))?;
         let (account, secret) = self
             .app
-            .create_service_account(&caller, &message.name, organization)
+            .create_service_account(
+                &caller,
+                &message.name,
+                organization,
+                &message.request_id,
+                &message,
+            )
             .await?;
         Ok(Response::new(pb::CreateServiceAccountResponse {
-            service_account: Some(crate::accounts::service_account_to_proto(&account)),
+            service_account: Some(account),
             client_secret: secret,
         }))
     }
