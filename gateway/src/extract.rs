@@ -259,24 +259,31 @@ impl FromRequestParts<AppState> for ClientAddress {
 /// The value of `Idempotency-Key`, passed on as the owning service's `request_id`.
 pub struct IdempotencyKey(pub Option<String>);
 
+impl IdempotencyKey {
+    /// The header's key (trimmed), `None` without one; a malformed one is a 400.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Result<Self, ApiError> {
+        let Some(value) = headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        match value.to_str().map(str::trim) {
+            Ok(key) if !key.is_empty() && key.len() <= 200 => {
+                Ok(IdempotencyKey(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::from(ServiceError::invalid(vec![
+                FieldViolation::new(
+                    "Idempotency-Key",
+                    "must be 1 to 200 visible ASCII characters",
+                ),
+            ]))),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.headers.get("idempotency-key") {
-            None => Ok(IdempotencyKey(None)),
-            Some(value) => match value.to_str() {
-                Ok(key) if !key.is_empty() && key.len() <= 200 => {
-                    Ok(IdempotencyKey(Some(key.to_owned())))
-                }
-                _ => Err(ApiError::from(ServiceError::invalid(vec![
-                    FieldViolation::new(
-                        "Idempotency-Key",
-                        "must be 1 to 200 visible ASCII characters",
-                    ),
-                ]))),
-            },
-        }
+        Self::from_headers(&parts.headers)
     }
 }
 

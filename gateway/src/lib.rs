@@ -161,24 +161,15 @@ async fn pass_idempotency_key_on(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    let Some(value) = request.headers().get("idempotency-key").cloned() else {
-        return next.run(request).await;
-    };
     if reads {
         return next.run(request).await;
     }
-    match value.to_str().map(str::trim) {
-        Ok(key) if !key.is_empty() && key.len() <= 200 => {
-            essentials_runtime::idempotency::with_client_key(key.to_owned(), next.run(request))
-                .await
+    match extract::IdempotencyKey::from_headers(request.headers()) {
+        Ok(extract::IdempotencyKey(Some(key))) => {
+            essentials_runtime::idempotency::with_client_key(key, next.run(request)).await
         }
-        _ => ApiError::from(essentials_runtime::ServiceError::invalid(vec![
-            essentials_runtime::FieldViolation::new(
-                "Idempotency-Key",
-                "must be 1 to 200 visible ASCII characters",
-            ),
-        ]))
-        .into_response(),
+        Ok(extract::IdempotencyKey(None)) => next.run(request).await,
+        Err(error) => error.into_response(),
     }
 }
 

@@ -160,13 +160,17 @@ async fn switch_role(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<SwitchBody>,
 ) -> Result<Json<SessionDto>, ApiError> {
+    switch_to(&state, &caller, body.role_id).await
+}
+
+/// A session for `role_id`, if the caller holds it.
+async fn switch_to(
+    state: &AppState,
+    caller: &essentials_runtime::auth::Principal,
+    role_id: String,
+) -> Result<Json<SessionDto>, ApiError> {
     let answer = AuthServiceClient::new(state.upstreams.partner.clone())
-        .switch_role(forward(
-            &caller,
-            pb::SwitchRoleRequest {
-                role_id: body.role_id,
-            },
-        ))
+        .switch_role(forward(caller, pb::SwitchRoleRequest { role_id }))
         .await?
         .into_inner();
     let session = answer
@@ -184,19 +188,7 @@ async fn refresh_session(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<SessionDto>, ApiError> {
-    let answer = AuthServiceClient::new(state.upstreams.partner.clone())
-        .switch_role(forward(
-            &caller,
-            pb::SwitchRoleRequest {
-                role_id: caller.role_id.to_string(),
-            },
-        ))
-        .await?
-        .into_inner();
-    let session = answer
-        .session
-        .ok_or_else(|| ServiceError::internal("refresh answered without a session"))?;
-    Ok(Json(SessionDto::from(session)))
+    switch_to(&state, &caller, caller.role_id.to_string()).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -150,25 +150,13 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn part_settings<'a>(
-    settings: &'a mut Settings,
-    name: &str,
-) -> Option<&'a mut essentials_runtime::settings::PartSettings> {
-    match name {
-        "partner" => Some(&mut settings.partner),
-        "request" => Some(&mut settings.request),
-        "inventory" => Some(&mut settings.inventory),
-        "notification" => Some(&mut settings.notification),
-        _ => None,
-    }
-}
-
 /// Every part in this process: each on its own loopback port (port 0 = any free one, wired
 /// internally), the gateway in front. One failing part stops them all.
 pub async fn run_all(mut settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
     for spec in PARTS {
-        let part = part_settings(&mut settings, spec.name)
+        let part = settings
+            .part_mut(spec.name)
             .ok_or_else(|| anyhow::anyhow!("no settings for {}", spec.name))?;
         let listener = part::bind(part.listen).await?;
         let address = listener.local_addr()?;
@@ -214,7 +202,8 @@ async fn run_one(
     mut settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let address = part_settings(&mut settings, spec.name)
+    let address = settings
+        .part_mut(spec.name)
         .map(|part| part.listen)
         .ok_or_else(|| anyhow::anyhow!("no settings for {}", spec.name))?;
     let listener = part::bind(address).await?;

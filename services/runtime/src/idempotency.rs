@@ -26,8 +26,35 @@ pub struct Key {
     key: String,
 }
 
-/// Claims `request_id` for `method` on behalf of the caller (keys are per user and bank).
-/// `None` when the call has no key.
+/// Keys are the caller's own: per user, bank and partner acted for (a user of two partners
+/// reusing a key must not get one partner's answer for the other).
+fn key_scope(principal: &Principal) -> String {
+    let id = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    format!(
+        "{}:{}:{}",
+        principal.user_id,
+        id(principal.organization_id),
+        id(principal.partner_id)
+    )
+}
+
+fn key_too_long(field: &str) -> ServiceError {
+    ServiceError::invalid(vec![crate::FieldViolation::new(
+        field,
+        "must be at most 200 characters",
+    )])
+}
+
+fn key_reused() -> ServiceError {
+    ServiceError::new(
+        Code::InvalidArgument,
+        "this idempotency key was already used for a different request",
+    )
+    .with_reason(KEY_REUSED)
+}
+
+/// Claims `request_id` for `method` on behalf of the caller (see [`key_scope`]). `None` when the
+/// call has no key.
 pub async fn claim<M: Message>(
     connection: &mut PgConnection,
     principal: &Principal,
@@ -40,19 +67,9 @@ pub async fn claim<M: Message>(
         return Ok(None);
     }
     if request_id.len() > 200 {
-        return Err(ServiceError::invalid(vec![crate::FieldViolation::new(
-            "request_id",
-            "must be at most 200 characters",
-        )]));
+        return Err(key_too_long("request_id"));
     }
-    let scope = format!(
-        "{}:{}",
-        principal.user_id,
-        principal
-            .organization_id
-            .map(|id| id.to_string())
-            .unwrap_or_default()
-    );
+    let scope = key_scope(principal);
     let hash = Sha256::digest(request.encode_to_vec()).to_vec();
     let inserted = sqlx::query(
         "INSERT INTO idempotency_record (scope, method, key, request_hash) VALUES ($1, $2, $3, $4)
@@ -82,11 +99,7 @@ pub async fn claim<M: Message>(
     .fetch_one(&mut *connection)
     .await?;
     if stored_hash != hash {
-        return Err(ServiceError::new(
-            Code::InvalidArgument,
-            "this idempotency key was already used for a different request",
-        )
-        .with_reason(KEY_REUSED));
+        return Err(key_reused());
     }
     match response {
         Some(response) => Ok(Some(Claim::Replay(response))),
@@ -284,12 +297,7 @@ impl IdempotencyLayer {
     {
         use http_body_util::BodyExt;
         if key.len() > 200 {
-            return Ok(status_response(tonic::Status::from(ServiceError::invalid(
-                vec![crate::FieldViolation::new(
-                    "Idempotency-Key",
-                    "must be at most 200 characters",
-                )],
-            ))));
+            return Ok(status_response(key_too_long("Idempotency-Key").into()));
         }
         let authorization = request
             .headers()
@@ -301,18 +309,7 @@ impl IdempotencyLayer {
             let response = inner.call(request).await.map_err(Into::into)?;
             return Ok(response.map(tonic::body::Body::new));
         };
-        let scope = format!(
-            "{}:{}:{}",
-            principal.user_id,
-            principal
-                .organization_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            principal
-                .partner_id
-                .map(|id| id.to_string())
-                .unwrap_or_default()
-        );
+        let scope = key_scope(&principal);
         let method = request.uri().path().to_owned();
         let (parts, body) = request.into_parts();
         let body = match http_body_util::Limited::new(body, MAX_BUFFERED_REQUEST)
@@ -341,15 +338,7 @@ impl IdempotencyLayer {
         };
         match found {
             Found::Replay(answer) => return Ok(ok_response(answer)),
-            Found::Reused => {
-                return Ok(status_response(tonic::Status::from(
-                    ServiceError::new(
-                        Code::InvalidArgument,
-                        "this idempotency key was already used for a different request",
-                    )
-                    .with_reason(KEY_REUSED),
-                )));
-            }
+            Found::Reused => return Ok(status_response(key_reused().into())),
             Found::Running => {
                 return Ok(status_response(tonic::Status::from(ServiceError::new(
                     Code::Aborted,

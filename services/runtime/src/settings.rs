@@ -253,6 +253,18 @@ impl Default for LogSettings {
 }
 
 impl Settings {
+    /// The settings of the part named `name` (`partner`, `request`, `inventory`,
+    /// `notification`).
+    pub fn part_mut(&mut self, name: &str) -> Option<&mut PartSettings> {
+        match name {
+            "partner" => Some(&mut self.partner),
+            "request" => Some(&mut self.request),
+            "inventory" => Some(&mut self.inventory),
+            "notification" => Some(&mut self.notification),
+            _ => None,
+        }
+    }
+
     /// Loads settings from the process environment and an optional TOML file.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
         Self::load_from(file, None)
