@@ -44,30 +44,22 @@ impl Stack {
         adjust(&mut settings);
         settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
         settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.into());
-        for part in ["partner", "request", "inventory", "notification"] {
+        for part in [
+            &mut settings.partner,
+            &mut settings.request,
+            &mut settings.inventory,
+            &mut settings.notification,
+        ] {
             // Port 9 (discard) is closed here: calls to a part not started fail fast.
-            part_settings(&mut settings, part).url = "http://127.0.0.1:9".into();
+            part.url = "http://127.0.0.1:9".into();
         }
         let shutdown = CancellationToken::new();
-        let mut listeners = Vec::new();
+        testing::spawn_parts(parts, &mut settings, &shutdown).await;
         for spec in parts {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let address = listener.local_addr().expect("address");
-            part_settings(&mut settings, spec.name).url = format!("http://{address}");
-            listeners.push((*spec, listener, address));
+            let url = settings.part_mut(spec.name).expect("a part").url.clone();
+            wait_serving(&url).await;
         }
         let settings_arc = Arc::new(settings.clone());
-        for (spec, listener, address) in listeners {
-            tokio::spawn(essentials_runtime::part::run(
-                spec,
-                settings_arc.clone(),
-                listener,
-                shutdown.clone(),
-            ));
-            wait_serving(address).await;
-        }
         let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -102,22 +94,9 @@ impl Stack {
     }
 }
 
-fn part_settings<'a>(
-    settings: &'a mut Settings,
-    part: &str,
-) -> &'a mut essentials_runtime::settings::PartSettings {
-    match part {
-        "partner" => &mut settings.partner,
-        "request" => &mut settings.request,
-        "inventory" => &mut settings.inventory,
-        _ => &mut settings.notification,
-    }
-}
-
-async fn wait_serving(address: SocketAddr) {
+async fn wait_serving(url: &str) {
     wait_until(Duration::from_secs(60), "a part to serve", || async move {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-        else {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
             return false;
         };
         let Ok(channel) = endpoint.connect().await else {

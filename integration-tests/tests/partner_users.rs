@@ -5,10 +5,8 @@
 use essentials_integration_tests::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Http, PASSWORD, Stack, accept, bank,
 };
-use essentials_proto::events::EventPayload;
 use essentials_proto::events::v1 as events;
 use essentials_proto::partner::v1 as pb;
-use prost::Message;
 use serde_json::{Value, json};
 
 fn reason(body: &Value) -> &str {
@@ -19,18 +17,10 @@ fn reason(body: &Value) -> &str {
 /// notification part receives them.
 async fn user_invitations(stack: &Stack, email: &str) -> Vec<events::UserInvited> {
     let pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
-    let rows: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
-            .bind(events::UserInvited::EVENT_TYPE)
-            .fetch_all(&pool)
-            .await
-            .expect("outbox");
+    let invited: Vec<events::UserInvited> = essentials_runtime::testing::outbox_events(&pool).await;
     pool.close().await;
-    rows.iter()
-        .map(|bytes| {
-            let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
-            events::UserInvited::from_any(&envelope.payload.expect("payload")).expect("payload")
-        })
+    invited
+        .into_iter()
         .filter(|event| {
             event
                 .invitee

@@ -15,7 +15,6 @@ use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::request::v1 as request_pb;
 use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::auth::Role;
-use essentials_runtime::bus::ReceivedEvent;
 use essentials_runtime::testing::wait_until;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -200,21 +199,7 @@ fn new_distribution(
 
 /// The events of one type in the inventory part's outbox, oldest first.
 async fn outbox_events<P: EventPayload>(pool: &sqlx::PgPool) -> Vec<P> {
-    let envelopes: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
-            .bind(P::EVENT_TYPE)
-            .fetch_all(pool)
-            .await
-            .expect("outbox");
-    envelopes
-        .iter()
-        .map(|bytes| {
-            ReceivedEvent::decode(bytes)
-                .expect("envelope")
-                .payload::<P>()
-                .expect("payload")
-        })
-        .collect()
+    essentials_runtime::testing::outbox_events(pool).await
 }
 
 async fn distribution_count(pool: &sqlx::PgPool, bank: &Bank) -> i64 {

@@ -106,18 +106,7 @@ impl Suite {
 
     /// The events this part wrote to its outbox, of one type, oldest first.
     async fn events<P: EventPayload>(&self) -> Vec<P> {
-        let rows: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
-                .bind(P::EVENT_TYPE)
-                .fetch_all(&self.pool)
-                .await
-                .expect("outbox");
-        rows.iter()
-            .map(|bytes| {
-                let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
-                P::from_any(&envelope.payload.expect("payload")).expect("payload type")
-            })
-            .collect()
+        essentials_runtime::testing::outbox_events(&self.pool).await
     }
 
     /// The newest invitation token sent to `email` (user.invited or partner.invited).

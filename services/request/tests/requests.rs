@@ -1,7 +1,6 @@
 //! The request part through its gRPC API, with the real partner and inventory parts in this
 //! process, against the real PostgreSQL and RabbitMQ. Data is set up through the parts' RPCs.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use essentials_proto::common::v1 as common;
@@ -20,7 +19,6 @@ use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::bus::{NewEvent, enqueue};
 use essentials_runtime::testing::{self, wait_until};
 use essentials_runtime::{CancellationToken, Settings};
-use prost::Message;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
@@ -108,30 +106,8 @@ impl Suite {
         if with_inventory {
             specs.push(&essentials_inventory::SPEC);
         }
-        let mut listeners = Vec::new();
-        for spec in specs {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let url = format!("http://{}", listener.local_addr().expect("address"));
-            match spec.name {
-                "partner" => settings.partner.url = url,
-                "inventory" => settings.inventory.url = url,
-                _ => settings.request.url = url,
-            }
-            listeners.push((spec, listener));
-        }
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(settings.clone());
-        for (spec, listener) in listeners {
-            let run =
-                essentials_runtime::part::run(spec, shared.clone(), listener, shutdown.clone());
-            tokio::spawn(async move {
-                if let Err(error) = run.await {
-                    panic!("the {} part stopped: {error:#}", spec.name);
-                }
-            });
-        }
+        essentials_runtime::testing::spawn_parts(&specs, &mut settings, &shutdown).await;
         let channel = |url: &str| {
             tonic::transport::Endpoint::from_shared(url.to_owned())
                 .expect("endpoint")
@@ -210,18 +186,7 @@ impl Suite {
 
     /// Events of one type a part wrote to its outbox, oldest first.
     async fn events<P: EventPayload>(&self, pool: &sqlx::PgPool) -> Vec<P> {
-        let rows: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
-                .bind(P::EVENT_TYPE)
-                .fetch_all(pool)
-                .await
-                .expect("outbox");
-        rows.iter()
-            .map(|bytes| {
-                let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
-                P::from_any(&envelope.payload.expect("payload")).expect("payload type")
-            })
-            .collect()
+        essentials_runtime::testing::outbox_events(pool).await
     }
 
     /// Accepts the newest invitation to `email` and signs in.

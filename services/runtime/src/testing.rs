@@ -33,6 +33,55 @@ pub fn isolated_settings() -> Settings {
     settings
 }
 
+/// Starts `specs` in this process, each on a free loopback port whose URL goes into `settings`
+/// (so the parts and the test reach each other there); they stop on `shutdown`, and a part that
+/// stops with an error fails the test.
+pub async fn spawn_parts(
+    specs: &[&'static crate::part::PartSpec],
+    settings: &mut Settings,
+    shutdown: &tokio_util::sync::CancellationToken,
+) {
+    let mut listeners = Vec::new();
+    for spec in specs {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        settings
+            .part_mut(spec.name)
+            .unwrap_or_else(|| panic!("no settings for a part named {}", spec.name))
+            .url = format!("http://{address}");
+        listeners.push((*spec, listener));
+    }
+    let shared = Arc::new(settings.clone());
+    for (spec, listener) in listeners {
+        let run = crate::part::run(spec, shared.clone(), listener, shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(error) = run.await {
+                panic!("the {} part stopped: {error:#}", spec.name);
+            }
+        });
+    }
+}
+
+/// The events of one type a part wrote to its outbox (`pool`), oldest first.
+pub async fn outbox_events<P: essentials_proto::events::EventPayload>(
+    pool: &sqlx::PgPool,
+) -> Vec<P> {
+    use prost::Message;
+    let rows: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
+            .bind(P::EVENT_TYPE)
+            .fetch_all(pool)
+            .await
+            .expect("outbox");
+    rows.iter()
+        .map(|bytes| {
+            let envelope = essentials_proto::events::v1::EventEnvelope::decode(bytes.as_slice())
+                .expect("envelope");
+            P::from_any(&envelope.payload.expect("payload")).expect("payload type")
+        })
+        .collect()
+}
+
 /// Waits until `condition` holds, checking every 25 ms; fails with `what` at the deadline.
 pub async fn wait_until<F, Fut>(deadline: Duration, what: &str, mut condition: F)
 where

@@ -6,7 +6,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use essentials_proto::common::v1::LineItem;
@@ -27,7 +26,6 @@ use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::CancellationToken;
 use essentials_runtime::auth::{Claims, Role, TokenSigner};
 use essentials_runtime::testing::{self, wait_until};
-use prost::Message;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -95,30 +93,8 @@ impl Suite {
             &essentials_request::SPEC,
             &essentials_inventory::SPEC,
         ];
-        let mut listeners = Vec::new();
-        for spec in specs {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let url = format!("http://{}", listener.local_addr().expect("address"));
-            match spec.name {
-                "partner" => settings.partner.url = url,
-                "request" => settings.request.url = url,
-                _ => settings.inventory.url = url,
-            }
-            listeners.push((spec, listener));
-        }
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(settings.clone());
-        for (spec, listener) in listeners {
-            let run =
-                essentials_runtime::part::run(spec, shared.clone(), listener, shutdown.clone());
-            tokio::spawn(async move {
-                if let Err(error) = run.await {
-                    panic!("the {} part stopped: {error:#}", spec.name);
-                }
-            });
-        }
+        essentials_runtime::testing::spawn_parts(&specs, &mut settings, &shutdown).await;
         let channel = |url: &str| {
             tonic::transport::Endpoint::from_shared(url.to_owned())
                 .expect("endpoint")
@@ -216,18 +192,7 @@ impl Suite {
 
     /// The partner part's outbox events of one type, oldest first.
     async fn events<P: EventPayload>(&self) -> Vec<P> {
-        let rows: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY seq")
-                .bind(P::EVENT_TYPE)
-                .fetch_all(&self.partner_pool)
-                .await
-                .expect("outbox");
-        rows.iter()
-            .map(|bytes| {
-                let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
-                P::from_any(&envelope.payload.expect("payload")).expect("payload type")
-            })
-            .collect()
+        essentials_runtime::testing::outbox_events(&self.partner_pool).await
     }
 
     /// Accepts the newest invitation to `email` and signs in.
