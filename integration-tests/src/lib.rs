@@ -3,6 +3,8 @@
 //! against the gateway's OpenAPI document.
 
 pub mod contract;
+pub mod cycle;
+pub mod processes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,23 +96,36 @@ impl Stack {
     }
 }
 
-async fn wait_serving(url: &str) {
-    wait_until(Duration::from_secs(60), "a part to serve", || async move {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
-            return false;
-        };
-        let Ok(channel) = endpoint.connect().await else {
-            return false;
-        };
-        HealthClient::new(channel)
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map(|answer| answer.into_inner().status() == ServingStatus::Serving)
-            .unwrap_or(false)
-    })
-    .await;
+impl cycle::Suite for Stack {
+    fn http(&self) -> Http {
+        Stack::http(self)
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// Waits until the part at `url` reports SERVING over gRPC health.
+pub async fn wait_serving(url: &str) {
+    wait_until(Duration::from_secs(60), "a part to serve", || serving(url)).await;
+}
+
+/// Whether the part at `url` answers SERVING over gRPC health now.
+pub async fn serving(url: &str) -> bool {
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
+        return false;
+    };
+    let Ok(channel) = endpoint.connect().await else {
+        return false;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map(|answer| answer.into_inner().status() == ServingStatus::Serving)
+        .unwrap_or(false)
 }
 
 /// An answer: status, headers (lower-case names) and body (JSON when it parses, else a string).

@@ -260,8 +260,18 @@ fn endpoint(uri: &str) -> anyhow::Result<Endpoint> {
 
 /// A channel to another part. An IP address or `localhost` gets one lazy connection; a DNS name
 /// (a Kubernetes headless Service) is resolved every 30 s and calls are balanced over every
-/// address it returns, since one HTTP/2 connection would pin all calls to one replica.
+/// address it returns, since one HTTP/2 connection would pin all calls to one replica. A
+/// comma-separated list of URLs (fixed replicas: compose, VMs) is balanced over as given.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    if url.contains(',') {
+        let endpoints = url
+            .split(',')
+            .map(str::trim)
+            .filter(|one| !one.is_empty())
+            .map(endpoint)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Ok(Channel::balance_list(endpoints.into_iter()));
+    }
     let uri: http::Uri = url.parse()?;
     let host = uri
         .host()

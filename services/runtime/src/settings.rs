@@ -360,8 +360,15 @@ impl Settings {
             ("inventory.url", &self.inventory),
             ("notification.url", &self.notification),
         ] {
-            if !(part.url.starts_with("http://") || part.url.starts_with("https://")) {
-                return invalid(key, "must be an http:// or https:// URL");
+            // One URL, or a comma-separated list of replicas (see `grpc::channel`).
+            if !part.url.split(',').all(|one| {
+                let one = one.trim();
+                one.starts_with("http://") || one.starts_with("https://")
+            }) {
+                return invalid(
+                    key,
+                    "must be an http:// or https:// URL, or a comma-separated list of them",
+                );
             }
         }
         if self.auth.token_ttl_seconds < 60 {
@@ -512,6 +519,28 @@ mod tests {
         let error = Settings::load_from(None, env(&[("ESSENTIALS__DATABASE__PREFIX", "Bad-Name")]))
             .expect_err("not an identifier");
         assert_eq!(error.key, "database.prefix");
+    }
+
+    #[test]
+    fn a_part_url_may_list_replicas_and_each_must_be_http() {
+        let listed = Settings::load_from(
+            None,
+            env(&[(
+                "ESSENTIALS__INVENTORY__URL",
+                "http://10.0.0.5:50053, http://10.0.0.6:50053",
+            )]),
+        )
+        .expect("a list of replicas");
+        assert!(listed.inventory.url.contains("10.0.0.6"));
+        let error = Settings::load_from(
+            None,
+            env(&[(
+                "ESSENTIALS__INVENTORY__URL",
+                "http://10.0.0.5:50053,10.0.0.6:50053",
+            )]),
+        )
+        .expect_err("the second is no URL");
+        assert_eq!(error.key, "inventory.url");
     }
 
     #[test]

@@ -1,0 +1,362 @@
+//! The suite as real processes of the `essentials` binary: the seed's cycle with `essentials all`,
+//! and with every part as two processes of its own behind one gateway process (no duplicate
+//! e-mails, no double fulfilment, consistent stock, calls spread over both replicas); a part
+//! killed mid-flow and started again, and the flow completes with nothing lost or doubled.
+
+use essentials_integration_tests::cycle::{
+    self, DEADLINE, Suite, mailed_bank, on_hand, post, wait_for_subject, wait_outstanding,
+};
+use essentials_integration_tests::processes::{Processes, Shape};
+use essentials_runtime::smtp_sink::SmtpSink;
+use essentials_runtime::testing::wait_until;
+use serde_json::json;
+
+async fn start(shape: Shape, sink: &SmtpSink) -> Processes {
+    Processes::start(
+        env!("CARGO_BIN_EXE_essentials-under-test"),
+        shape,
+        |settings| settings.smtp.url = Some(sink.url()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cycle_runs_with_essentials_all() {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let suite = start(Shape::All, &sink).await;
+    assert_eq!(suite.names(), ["all"], "one process");
+    cycle::request_distribution_cycle(&suite, &sink, "all").await;
+    cycle::assert_no_duplicate_emails(&sink);
+    suite.stop().await;
+    sink.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_of_every_part_behind_the_gateway() {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let suite = start(Shape::Separate { replicas: 2 }, &sink).await;
+    assert_eq!(suite.names().len(), 9, "{:?}", suite.names());
+    let done = cycle::request_distribution_cycle(&suite, &sink, "replicas").await;
+    cycle::assert_no_duplicate_emails(&sink);
+    let http = suite.http();
+    let admin = &done.admin;
+
+    // Two saves of a distribution for one request, at once, reaching either replica: one wins,
+    // the stock moves once.
+    let request = post(
+        &http,
+        "/api/v1/partner/requests",
+        &done.partner_user,
+        json!({"items": [{"item_id": done.item_id, "quantity": 5}]}),
+    )
+    .await;
+    let request_id = request.body["id"].as_str().expect("id").to_owned();
+    let before = on_hand(&http, admin, &done.item_id, &done.location_id).await;
+    let body = json!({
+        "partner_id": done.partner_id,
+        "request_id": request_id,
+        "storage_location_id": done.location_id,
+        "issued_at": tomorrow(),
+        "delivery_method": "pick_up",
+        "line_items": [{"item_id": done.item_id, "quantity": 5}],
+    });
+    let saves: Vec<_> = (0..2)
+        .map(|_| {
+            let body = body.clone();
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                http.json("POST", "/api/v1/distributions", Some(&admin), Some(body))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for save in saves {
+        statuses.push(save.await.expect("a save"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses[0], 201, "{statuses:?}");
+    assert!(
+        statuses[1] == 409 || statuses[1] == 422,
+        "the second save is refused: {statuses:?}"
+    );
+    assert_eq!(
+        on_hand(&http, admin, &done.item_id, &done.location_id).await,
+        before - 5
+    );
+    wait_until(DEADLINE, "the request to be fulfilled", || async {
+        let answer = http
+            .json(
+                "GET",
+                &format!("/api/v1/requests/{request_id}"),
+                Some(admin),
+                None,
+            )
+            .await;
+        answer.body["status"] == "fulfilled"
+    })
+    .await;
+
+    // Many distributions at once over both inventory replicas, from a stock that cannot cover
+    // them all: exactly the stock is given out, never more.
+    let item = post(
+        &http,
+        "/api/v1/items",
+        admin,
+        json!({"name": "Replica Wipes"}),
+    )
+    .await;
+    let item_id = item.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        "/api/v1/donations",
+        admin,
+        json!({"storage_location_id": done.location_id, "line_items": [{"item_id": item_id, "quantity": 30}]}),
+    )
+    .await;
+    let attempts: Vec<_> = (0..40)
+        .map(|_| {
+            let admin = admin.clone();
+            let body = json!({
+                "partner_id": done.partner_id,
+                "storage_location_id": done.location_id,
+                "issued_at": tomorrow(),
+                "delivery_method": "delivery",
+                "line_items": [{"item_id": item_id, "quantity": 1}],
+            });
+            tokio::spawn(async move {
+                http.json("POST", "/api/v1/distributions", Some(&admin), Some(body))
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in attempts {
+        let answer = attempt.await.expect("an attempt");
+        match answer.status {
+            201 => created += 1,
+            409 if answer.body["error"]["reason"] == "INSUFFICIENT_STOCK" => {}
+            other => panic!("a distribution answered {other}: {:?}", answer.body),
+        }
+    }
+    assert_eq!(created, 30, "as many as the stock covers");
+    assert_eq!(on_hand(&http, admin, &item_id, &done.location_id).await, 0);
+
+    // Every distribution e-mailed once: the cycle's, the request's, and the thirty.
+    let wanted = 1 + 1 + 30;
+    wait_until(DEADLINE, "every distribution e-mail", || {
+        let count = distribution_emails(&sink, &done.partner_email);
+        async move { count >= wanted }
+    })
+    .await;
+    // Each distribution.created event is in the notification part's log once it is sent; a
+    // second delivery would be a second e-mail, so the count must stay exact.
+    let log = http
+        .json(
+            "GET",
+            &format!("/api/v1/emails?to={}&page_size=100", done.partner_email),
+            Some(admin),
+            None,
+        )
+        .await;
+    let logged = log.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|email| {
+            email["subject"]
+                .as_str()
+                .is_some_and(|subject| subject.starts_with("Your Distribution from"))
+        })
+        .count();
+    assert_eq!(logged, wanted, "{:?}", log.body);
+    assert_eq!(distribution_emails(&sink, &done.partner_email), wanted);
+
+    // The calls and the events were spread: both inventory replicas created distributions, and
+    // both notification replicas handled events (competing consumers on one queue).
+    for replica in ["inventory-1", "inventory-2"] {
+        let served = suite
+            .metric(
+                replica,
+                "grpc_server_requests_total",
+                &["method=\"CreateDistribution\""],
+            )
+            .await;
+        assert!(served > 0.0, "{replica} served no CreateDistribution");
+    }
+    for replica in ["notification-1", "notification-2"] {
+        let handled = suite
+            .metric(replica, "consumer_messages_total", &["outcome=\"acked\""])
+            .await;
+        assert!(handled > 0.0, "{replica} handled no event");
+    }
+    suite.stop().await;
+    sink.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let mut suite = start(Shape::Separate { replicas: 1 }, &sink).await;
+    let http = suite.http();
+    let admin = mailed_bank(&http, &sink, "Crash Bank", "admin@crash.test").await;
+    let item = post(
+        &http,
+        "/api/v1/items",
+        &admin,
+        json!({"name": "Crash Pads"}),
+    )
+    .await;
+    let item_id = item.body["id"].as_str().expect("id").to_owned();
+    let location = post(
+        &http,
+        "/api/v1/storage_locations",
+        &admin,
+        json!({"name": "Crash Hall", "address": "2 Main"}),
+    )
+    .await;
+    let location_id = location.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 50}]}),
+    )
+    .await;
+    let partner = post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Crash Partner", "email": "partner@crash.test", "send_reminders": true}),
+    )
+    .await;
+    let partner_id = partner.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let partner_user = cycle::accept_mailed_invitation(&http, &sink, "partner@crash.test").await;
+    let mails_before = sink.messages_to("partner@crash.test").len();
+
+    // The notification part dies (SIGKILL): the flow goes on, its events wait in RabbitMQ.
+    suite.kill("notification-1").await;
+    let request = post(
+        &http,
+        "/api/v1/partner/requests",
+        &partner_user,
+        json!({"items": [{"item_id": item_id, "quantity": 4}]}),
+    )
+    .await;
+    let request_id = request.body["id"].as_str().expect("id").to_owned();
+    let fulfil = post(
+        &http,
+        &format!("/api/v1/requests/{request_id}/fulfill"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let draft = fulfil.body["distribution_draft"].clone();
+    let distribution = post(
+        &http,
+        "/api/v1/distributions",
+        &admin,
+        json!({
+            "partner_id": partner_id,
+            "request_id": request_id,
+            "storage_location_id": location_id,
+            "issued_at": draft["issued_at"],
+            "delivery_method": "pick_up",
+            "line_items": [{"item_id": item_id, "quantity": 4}],
+        }),
+    )
+    .await;
+    assert_eq!(distribution.status, 201);
+    // The request part dies too, with the distribution's event possibly not yet handled: its
+    // routes answer a clean 503 meanwhile, never a 500.
+    suite.kill("request-1").await;
+    let unavailable = http
+        .json(
+            "GET",
+            &format!("/api/v1/requests/{request_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(unavailable.status, 503, "{:?}", unavailable.body);
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 46);
+    assert_eq!(
+        sink.messages_to("partner@crash.test").len(),
+        mails_before,
+        "nothing sent while the notification part is down"
+    );
+
+    // Both come back: every e-mail goes out once, the request ends fulfilled and off the
+    // dashboard.
+    suite.restart("request-1").await;
+    suite.restart("notification-1").await;
+    wait_for_subject(
+        &sink,
+        "partner@crash.test",
+        "Crash Bank - Requests Confirmation",
+    )
+    .await;
+    wait_for_subject(&sink, "partner@crash.test", "Your Distribution from").await;
+    wait_until(DEADLINE, "the request to be fulfilled", || async {
+        let answer = http
+            .json(
+                "GET",
+                &format!("/api/v1/requests/{request_id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        answer.body["status"] == "fulfilled"
+    })
+    .await;
+    wait_outstanding(&http, &admin, &request_id, false).await;
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 46);
+    // A killed partner part loses nothing either: an invitation made just before its death is
+    // e-mailed once it is back.
+    let second = post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Late Partner", "email": "late@crash.test"}),
+    )
+    .await;
+    let second_id = second.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        &format!("/api/v1/partners/{second_id}/invite"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    suite.kill("partner-1").await;
+    suite.restart("partner-1").await;
+    sink.wait_for_to("late@crash.test", 1, DEADLINE).await;
+    cycle::assert_no_duplicate_emails(&sink);
+    suite.stop().await;
+    sink.stop().await;
+}
+
+fn tomorrow() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a date")
+}
+
+fn distribution_emails(sink: &SmtpSink, to: &str) -> usize {
+    sink.messages_to(to)
+        .iter()
+        .filter(|mail| {
+            mail.subject()
+                .unwrap_or_default()
+                .starts_with("Your Distribution from")
+        })
+        .count()
+}
