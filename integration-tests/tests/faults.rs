@@ -274,3 +274,160 @@ async fn emails_wait_for_smtp_and_go_out_once_it_returns() {
     stack.stop().await;
     sink.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_part_recovers_from_killed_database_connections_mid_flow() {
+    use essentials_integration_tests::cycle::{
+        accept_mailed_invitation, mailed_bank, post, wait_for_subject, wait_outstanding,
+    };
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let stack = Stack::start_with(
+        &[
+            &essentials_partner::SPEC,
+            &essentials_inventory::SPEC,
+            &essentials_request::SPEC,
+            &essentials_notification::SPEC,
+        ],
+        |settings| settings.smtp.url = Some(sink.url()),
+    )
+    .await;
+    let http = stack.http();
+    let admin = mailed_bank(&http, &sink, "Cut Bank", "admin@cut.test").await;
+    let item = post(&http, "/api/v1/items", &admin, json!({"name": "Cut Pads"})).await;
+    let item_id = item.body["id"].as_str().expect("id").to_owned();
+    let location = post(
+        &http,
+        "/api/v1/storage_locations",
+        &admin,
+        json!({"name": "Cut Hall", "address": "4 Main"}),
+    )
+    .await;
+    let location_id = location.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 10}]}),
+    )
+    .await;
+    let partner = post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Cut Partner", "email": "partner@cut.test", "send_reminders": true}),
+    )
+    .await;
+    let partner_id = partner.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let partner_user = accept_mailed_invitation(&http, &sink, "partner@cut.test").await;
+    let request = post(
+        &http,
+        "/api/v1/partner/requests",
+        &partner_user,
+        json!({"items": [{"item_id": item_id, "quantity": 2}]}),
+    )
+    .await;
+    let request_id = request.body["id"].as_str().expect("id").to_owned();
+
+    // Every connection of every part is cut: pools, relays' listeners, consumers' work.
+    let admin_pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let databases: Vec<String> = ["partner", "request", "inventory", "notification"]
+        .iter()
+        .map(|part| stack.settings.database_name(part))
+        .collect();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = ANY($1) AND pid <> pg_backend_pid()",
+    )
+    .bind(&databases)
+    .fetch_all(&admin_pool)
+    .await
+    .expect("terminate");
+    admin_pool.close().await;
+    assert!(terminated.len() >= 4, "every part had connections to kill");
+
+    // Each part's routes answer a success or a clean 503 meanwhile, and come back by themselves.
+    let routes = [
+        "/api/v1/me",
+        "/api/v1/requests",
+        "/api/v1/inventory",
+        "/api/v1/dashboard",
+    ];
+    let statuses = std::sync::Mutex::new(Vec::new());
+    wait_until(DEADLINE, "every part to answer again", || {
+        let admin = admin.clone();
+        let statuses = &statuses;
+        async move {
+            let mut all_ok = true;
+            for route in routes {
+                let answer = http.json("GET", route, Some(&admin), None).await;
+                all_ok &= answer.status == 200;
+                if let Ok(mut seen) = statuses.lock() {
+                    seen.push((route, answer.status));
+                }
+            }
+            all_ok
+        }
+    })
+    .await;
+    let statuses = statuses.into_inner().unwrap_or_default();
+    assert!(
+        statuses
+            .iter()
+            .all(|(_, status)| *status == 200 || *status == 503),
+        "{statuses:?}"
+    );
+
+    // The flow goes on: fulfilment, a distribution, its events and e-mails, none lost.
+    let fulfil = post(
+        &http,
+        &format!("/api/v1/requests/{request_id}/fulfill"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let draft = fulfil.body["distribution_draft"].clone();
+    post(
+        &http,
+        "/api/v1/distributions",
+        &admin,
+        json!({
+            "partner_id": partner_id,
+            "request_id": request_id,
+            "storage_location_id": location_id,
+            "issued_at": draft["issued_at"],
+            "delivery_method": "pick_up",
+            "line_items": [{"item_id": item_id, "quantity": 2}],
+        }),
+    )
+    .await;
+    wait_for_subject(
+        &sink,
+        "partner@cut.test",
+        "Cut Bank - Requests Confirmation",
+    )
+    .await;
+    wait_for_subject(&sink, "partner@cut.test", "Your Distribution from").await;
+    wait_until(DEADLINE, "the request to be fulfilled", || async {
+        let answer = http
+            .json(
+                "GET",
+                &format!("/api/v1/requests/{request_id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        answer.body["status"] == "fulfilled"
+    })
+    .await;
+    wait_outstanding(&http, &admin, &request_id, false).await;
+    essentials_integration_tests::cycle::assert_no_duplicate_emails(&sink);
+    stack.stop().await;
+    sink.stop().await;
+}
