@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use essentials_integration_tests::cycle::DEADLINE;
 use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, Stack};
 use essentials_runtime::smtp_sink::{ReceivedMail, SmtpSink};
+use essentials_runtime::testing::wait_until;
 use serde_json::json;
 
 const PASSWORD: &str = "a good password!";
@@ -232,6 +234,222 @@ async fn every_partner_status_and_what_it_sends() {
         sink.messages_to("hello@littleones.test").len(),
         3,
         "each e-mail once"
+    );
+    stack.stop().await;
+    sink.stop().await;
+}
+
+/// The seed's other half: what a partner may do in each status, through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_each_partner_status_allows() {
+    use essentials_integration_tests::cycle::{
+        accept_mailed_invitation, mailed_bank, on_hand, post,
+    };
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let stack = Stack::start_with(
+        &[
+            &essentials_partner::SPEC,
+            &essentials_inventory::SPEC,
+            &essentials_request::SPEC,
+            &essentials_notification::SPEC,
+        ],
+        |settings| settings.smtp.url = Some(sink.url()),
+    )
+    .await;
+    let http = stack.http();
+    let admin = mailed_bank(&http, &sink, "Allow Bank", "admin@allow.test").await;
+    let item = post(
+        &http,
+        "/api/v1/items",
+        &admin,
+        json!({"name": "Allow Wipes"}),
+    )
+    .await;
+    let item_id = item.body["id"].as_str().expect("id").to_owned();
+    let location = post(
+        &http,
+        "/api/v1/storage_locations",
+        &admin,
+        json!({"name": "Allow Hall", "address": "5 Main"}),
+    )
+    .await;
+    let location_id = location.body["id"].as_str().expect("id").to_owned();
+    post(
+        &http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 20}]}),
+    )
+    .await;
+    let partner = post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Allow Partner", "email": "partner@allow.test"}),
+    )
+    .await;
+    let id = partner.body["id"].as_str().expect("id").to_owned();
+    let distribute = || {
+        json!({
+            "partner_id": id,
+            "storage_location_id": location_id,
+            "issued_at": (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("a date"),
+            "delivery_method": "pick_up",
+            "line_items": [{"item_id": item_id, "quantity": 1}],
+        })
+    };
+    let action = |path: &str| format!("/api/v1/partners/{id}/{path}");
+    let request_body = json!({"items": [{"item_id": item_id, "quantity": 1}]});
+
+    // Uninvited: distributions may go to it; nobody can sign in for it.
+    assert_eq!(partner.body["status"], "uninvited");
+    post(&http, "/api/v1/distributions", &admin, distribute()).await;
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 19);
+    let no_login = http
+        .json(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "partner@allow.test", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(no_login.status, 401, "{:?}", no_login.body);
+
+    // Invited: the profile, but no requests.
+    post(&http, &action("invite"), &admin, json!({})).await;
+    let partner_user = accept_mailed_invitation(&http, &sink, "partner@allow.test").await;
+    let refused_as = |expected_reason: &'static str| {
+        let partner_user = partner_user.clone();
+        let request_body = request_body.clone();
+        async move {
+            let answer = http
+                .json(
+                    "POST",
+                    "/api/v1/partner/requests",
+                    Some(&partner_user),
+                    Some(request_body),
+                )
+                .await;
+            assert!(
+                answer.status == 403 || answer.status == 409,
+                "{:?}",
+                answer.body
+            );
+            assert_eq!(answer.body["error"]["reason"], expected_reason);
+        }
+    };
+    let profile = http
+        .json("GET", "/api/v1/partner/profile", Some(&partner_user), None)
+        .await;
+    assert_eq!(profile.status, 200, "{:?}", profile.body);
+    refused_as("PARTNER_NOT_APPROVED").await;
+    let filled = http
+        .json(
+            "PUT",
+            "/api/v1/partner/profile",
+            Some(&partner_user),
+            Some(json!({
+                "media_information": {"website": "https://allow.test"},
+                "partner_settings": {"enable_quantity_based_requests": true}
+            })),
+        )
+        .await;
+    assert_eq!(filled.status, 200, "{:?}", filled.body);
+
+    // Awaiting review: on the bank's dashboard under Partner Approvals; still no requests.
+    let submitted = post(
+        &http,
+        "/api/v1/partner/submit_for_approval",
+        &partner_user,
+        json!({}),
+    )
+    .await;
+    assert_eq!(submitted.body["status"], "awaiting_review");
+    refused_as("PARTNER_NOT_APPROVED").await;
+    let awaiting = |listed: bool| {
+        let admin = admin.clone();
+        let id = id.clone();
+        async move {
+            wait_until(DEADLINE, "the dashboard's partner approvals", || async {
+                let dashboard = http
+                    .json("GET", "/api/v1/dashboard", Some(&admin), None)
+                    .await;
+                dashboard.body["partner_approvals"]
+                    .as_array()
+                    .is_some_and(|list| {
+                        list.iter().any(|p| p["partner_id"] == id.as_str()) == listed
+                    })
+            })
+            .await;
+        }
+    };
+    awaiting(true).await;
+
+    // Approved: requests; it leaves Partner Approvals.
+    post(&http, &action("approve"), &admin, json!({})).await;
+    post(
+        &http,
+        "/api/v1/partner/requests",
+        &partner_user,
+        request_body.clone(),
+    )
+    .await;
+    awaiting(false).await;
+
+    // Recertification required: no requests until it resubmits and is approved again; the
+    // profile stays open to it.
+    post(&http, &action("request_recertification"), &admin, json!({})).await;
+    refused_as("PARTNER_NOT_APPROVED").await;
+    let updated = http
+        .json(
+            "PUT",
+            "/api/v1/partner/profile",
+            Some(&partner_user),
+            Some(json!({
+                "media_information": {"website": "https://allow.test/about"},
+                "partner_settings": {"enable_quantity_based_requests": true}
+            })),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    post(
+        &http,
+        "/api/v1/partner/submit_for_approval",
+        &partner_user,
+        json!({}),
+    )
+    .await;
+    awaiting(true).await;
+    post(&http, &action("approve"), &admin, json!({})).await;
+    post(
+        &http,
+        "/api/v1/partner/requests",
+        &partner_user,
+        request_body.clone(),
+    )
+    .await;
+
+    // Deactivated: no requests; reactivated: requests again.
+    post(&http, &action("deactivate"), &admin, json!({})).await;
+    refused_as("PARTNER_DEACTIVATED").await;
+    post(&http, &action("reactivate"), &admin, json!({})).await;
+    post(
+        &http,
+        "/api/v1/partner/requests",
+        &partner_user,
+        request_body,
+    )
+    .await;
+    let own = http
+        .json("GET", "/api/v1/partner/requests", Some(&partner_user), None)
+        .await;
+    assert_eq!(
+        own.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{:?}",
+        own.body
     );
     stack.stop().await;
     sink.stop().await;
