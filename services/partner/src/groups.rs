@@ -127,9 +127,7 @@ impl App {
         if ids.is_empty() {
             return Ok(());
         }
-        let channel = essentials_runtime::grpc::channel(&self.settings.inventory.url)
-            .map_err(ServiceError::internal)?;
-        let mut client = CatalogServiceClient::new(channel);
+        let mut client = CatalogServiceClient::new(self.inventory.clone());
         let mut violations = Vec::new();
         for (index, id) in ids.iter().enumerate() {
             let answer = client

@@ -20,7 +20,7 @@ use essentials_proto::partner::v1::organization_service_server::OrganizationServ
 use essentials_proto::partner::v1::partner_group_service_server::PartnerGroupServiceServer;
 use essentials_proto::partner::v1::partner_service_server::PartnerServiceServer;
 use essentials_proto::partner::v1::user_service_server::UserServiceServer;
-use essentials_runtime::auth::{AuthInterceptor, TokenSigner};
+use essentials_runtime::auth::AuthInterceptor;
 use essentials_runtime::part::{PartContext, PartServices, PartSpec, Worker};
 use sqlx::migrate::Migrator;
 
@@ -35,11 +35,7 @@ pub static SPEC: PartSpec = PartSpec {
 };
 
 fn build(context: &PartContext) -> anyhow::Result<PartServices> {
-    let app = service::App {
-        pool: context.pool.clone(),
-        signer: TokenSigner::from_settings(&context.settings.auth)?,
-        settings: Arc::clone(&context.settings),
-    };
+    let app = service::App::new(context.pool.clone(), Arc::clone(&context.settings))?;
     let grpc = grpc::Grpc { app: app.clone() };
     let interceptor = AuthInterceptor::new(context.verifier.clone());
     let mut routes = tonic::service::RoutesBuilder::default();
@@ -99,11 +95,7 @@ pub async fn run_deadline_reminders(
     settings: Arc<essentials_runtime::Settings>,
     day: time::Date,
 ) -> Result<usize, essentials_runtime::ServiceError> {
-    let app = service::App {
-        signer: TokenSigner::from_settings(&settings.auth)
-            .map_err(essentials_runtime::ServiceError::internal)?,
-        pool,
-        settings,
-    };
+    let app =
+        service::App::new(pool, settings).map_err(essentials_runtime::ServiceError::internal)?;
     app.run_deadline_reminders(day).await
 }

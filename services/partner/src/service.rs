@@ -38,6 +38,19 @@ pub struct App {
     pub pool: PgPool,
     pub signer: TokenSigner,
     pub settings: Arc<Settings>,
+    /// The inventory part (group category checks): one balanced channel for the part's life.
+    pub inventory: tonic::transport::Channel,
+}
+
+impl App {
+    pub fn new(pool: PgPool, settings: Arc<Settings>) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool,
+            signer: TokenSigner::from_settings(&settings.auth)?,
+            inventory: essentials_runtime::grpc::channel(&settings.inventory.url)?,
+            settings,
+        })
+    }
 }
 
 fn role_of(row: &RoleRow) -> Option<Role> {

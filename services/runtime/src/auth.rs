@@ -230,18 +230,28 @@ impl TokenSigner {
 /// Verifies tokens (every part and the gateway).
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: Arc<DecodingKey>,
+    /// Every trusted public key: during a key rotation both the old and the new one, so tokens
+    /// signed before the switch stay good until they expire.
+    keys: Arc<[DecodingKey]>,
     validation: Arc<Validation>,
 }
 
 impl TokenVerifier {
+    /// One or more PEM public keys, one after the other.
     pub fn from_pem(pem: &str) -> Result<Self, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = 5;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let keys = pem_blocks(pem)
+            .into_iter()
+            .map(|block| DecodingKey::from_ed_pem(block.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into());
+        }
         Ok(Self {
-            key: Arc::new(DecodingKey::from_ed_pem(pem.as_bytes())?),
+            keys: keys.into(),
             validation: Arc::new(validation),
         })
     }
@@ -259,13 +269,26 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |error| match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            },
-        )?;
-        let claims = data.claims;
+        let mut outcome = Err(TokenError::Invalid);
+        for key in self.keys.iter() {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+                Ok(data) => {
+                    outcome = Ok(data);
+                    break;
+                }
+                // Only another key's signature is worth trying; any other failure is final.
+                Err(error)
+                    if *error.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {}
+                Err(error) => {
+                    outcome = Err(match error.kind() {
+                        jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                        _ => TokenError::Invalid,
+                    });
+                    break;
+                }
+            }
+        }
+        let claims = outcome?.claims;
         Ok(Principal {
             user_id: claims.sub,
             role_id: claims.rid,
@@ -351,6 +374,25 @@ pub fn forward<T>(principal: &Principal, message: T) -> tonic::Request<T> {
     request
 }
 
+/// The PEM blocks in `text` (`-----BEGIN …` to `-----END …-----`), in order.
+fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let Some(end_marker) = rest[start..].find("-----END ") else {
+            break;
+        };
+        let end_from = start + end_marker + "-----END ".len();
+        let Some(close) = rest[end_from..].find("-----") else {
+            break;
+        };
+        let end = end_from + close + "-----".len();
+        blocks.push(format!("{}\n", &rest[start..end]));
+        rest = &rest[end..];
+    }
+    blocks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +457,38 @@ MC4CAQAwBQYDK2VwBCIEILzcRwi7CHx22oprc7lHpgvHl4EIaWuRLWW9cEuhFnse
             .expect("other signer");
         let (token, _) = other.sign(claims()).expect("sign");
         assert_eq!(verifier.verify(&token), Err(TokenError::Invalid));
+    }
+
+    const OTHER_VERIFYING_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEATezZ2DP5C8mzXgabDyVgbjya732ZSKjqs+koNSKGEhw=
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn during_a_key_rotation_tokens_of_both_keys_are_good() {
+        let old = TokenSigner::from_pem(DEV_SIGNING_KEY, Duration::from_secs(600)).expect("old");
+        let new = TokenSigner::from_pem(OTHER_SIGNING_KEY, Duration::from_secs(600)).expect("new");
+        let (old_token, _) = old.sign(claims()).expect("sign");
+        let (new_token, _) = new.sign(claims()).expect("sign");
+        let both = TokenVerifier::from_pem(&format!("{OTHER_VERIFYING_KEY}{DEV_VERIFYING_KEY}"))
+            .expect("two keys");
+        assert!(both.verify(&old_token).is_ok(), "signed before the switch");
+        assert!(both.verify(&new_token).is_ok(), "signed after it");
+        // Once the old key is dropped, its tokens are refused.
+        let new_only = TokenVerifier::from_pem(OTHER_VERIFYING_KEY).expect("one key");
+        assert_eq!(new_only.verify(&old_token), Err(TokenError::Invalid));
+        assert!(new_only.verify(&new_token).is_ok());
+        // An expired token is expired under whichever key signed it.
+        let key = EncodingKey::from_ed_pem(DEV_SIGNING_KEY.as_bytes()).expect("key");
+        let mut expired = claims();
+        let now = unix_seconds(SystemTime::now());
+        expired.iat = now - 7200;
+        expired.exp = now - 3600;
+        expired.iss = ISSUER.into();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &expired, &key).expect("encode");
+        assert_eq!(both.verify(&token), Err(TokenError::Expired));
+        assert!(TokenVerifier::from_pem("no key here").is_err());
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl Metrics {
         );
         registry.register(
             "emails_failed",
-            "E-mail send attempts that failed",
+            "E-mails given up on (a permanent refusal, or every attempt used)",
             metrics.emails_failed.clone(),
         );
         registry.register(

@@ -97,7 +97,8 @@ pub struct PartSettings {
 pub struct AuthSettings {
     /// Ed25519 private key (PEM); only the partner part signs tokens.
     pub signing_key: Option<String>,
-    /// Ed25519 public key (PEM) every part verifies tokens with.
+    /// Ed25519 public key(s) (PEM) every part verifies tokens with: during a key rotation, the new
+    /// and the old one, one after the other.
     pub verifying_key: Option<String>,
     pub token_ttl_seconds: u64,
 }
