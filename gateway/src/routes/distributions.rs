@@ -258,6 +258,8 @@ async fn list_distributions(
     Caller(caller): Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<DistributionDto>>, ApiError> {
+    // Partner users have `/partner/distributions`.
+    caller.require_bank_staff()?;
     list(&state, &caller, list_request(&query)).await
 }
 

@@ -130,13 +130,14 @@ async fn create_organization(
     ))
 }
 
-/// The caller's bank and its settings.
+/// The caller's bank and its settings (bank staff; a partner user has `/me`).
 #[utoipa::path(get, path = "/organization", tag = "organizations",
     responses((status = 200, description = "The bank", body = OrganizationDto)))]
 async fn get_organization(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<OrganizationDto>, ApiError> {
+    caller.require_bank_staff()?;
     let answer = OrganizationServiceClient::new(state.upstreams.partner.clone())
         .get_organization(forward(&caller, pb::GetOrganizationRequest::default()))
         .await?

@@ -3,6 +3,7 @@
 
 use essentials_proto::inventory::v1 as inventory;
 use essentials_proto::inventory::v1::catalog_service_client::CatalogServiceClient;
+use essentials_proto::inventory::v1::storage_location_service_client::StorageLocationServiceClient;
 use essentials_runtime::auth::{Principal, forward};
 use essentials_runtime::error::unique_violation;
 use essentials_runtime::{Code, FieldViolation, ServiceError};
@@ -117,7 +118,61 @@ async fn replace_categories(
     Ok(())
 }
 
+/// A field violation when the inventory part did not find the id for the caller's bank; a clean
+/// UNAVAILABLE when it could not answer.
+fn owned_by_bank<T>(
+    answer: Result<T, tonic::Status>,
+    field: String,
+    what: &str,
+) -> Result<Option<FieldViolation>, ServiceError> {
+    match answer {
+        Ok(_) => Ok(None),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(Some(FieldViolation::new(
+            field,
+            format!("is not {what} of this bank"),
+        ))),
+        Err(status) => {
+            tracing::warn!(%status, "inventory part did not answer an ownership check");
+            Err(ServiceError::new(
+                Code::Unavailable,
+                format!("{what} cannot be checked right now; try again"),
+            ))
+        }
+    }
+}
+
 impl App {
+    /// Asks the inventory part that `raw` (when set) is a storage location of the caller's bank:
+    /// a bank's or a partner's default location must never name another bank's.
+    pub async fn check_storage_location(
+        &self,
+        principal: &Principal,
+        raw: &str,
+    ) -> Result<(), ServiceError> {
+        // Who may not change it at all hears that first, not the inventory part's refusal.
+        principal.require_bank_staff()?;
+        // Not an id at all: the field's own parse names it.
+        if Uuid::parse_str(raw.trim()).is_err() {
+            return Ok(());
+        }
+        let answer = StorageLocationServiceClient::new(self.inventory.clone())
+            .get_storage_location(forward(
+                principal,
+                inventory::GetStorageLocationRequest {
+                    storage_location_id: raw.trim().to_owned(),
+                },
+            ))
+            .await;
+        match owned_by_bank(
+            answer,
+            "default_storage_location_id".to_owned(),
+            "a storage location",
+        )? {
+            None => Ok(()),
+            Some(violation) => Err(ServiceError::invalid(vec![violation])),
+        }
+    }
+
     /// Asks the inventory part that every category is one of the caller's bank's.
     async fn check_categories(
         &self,
@@ -138,22 +193,11 @@ impl App {
                     },
                 ))
                 .await;
-            match answer {
-                Ok(_) => {}
-                Err(status) if status.code() == tonic::Code::NotFound => {
-                    violations.push(FieldViolation::new(
-                        format!("item_category_ids[{index}]"),
-                        "is not an item category of this bank",
-                    ))
-                }
-                Err(status) => {
-                    tracing::warn!(%status, "inventory part did not answer a category check");
-                    return Err(ServiceError::new(
-                        Code::Unavailable,
-                        "item categories cannot be checked right now; try again",
-                    ));
-                }
-            }
+            violations.extend(owned_by_bank(
+                answer,
+                format!("item_category_ids[{index}]"),
+                "an item category",
+            )?);
         }
         if violations.is_empty() {
             Ok(())

@@ -267,6 +267,11 @@ fn apply_partner(
     violations
 }
 
+/// Whether an update mask (empty: every field) names `field`.
+fn masked(mask: &[String], field: &str) -> bool {
+    mask.is_empty() || mask.iter().any(|path| path == field)
+}
+
 /// Applies the masked fields of a proto organization to a row.
 fn apply_organization(
     row: &mut OrganizationRow,
@@ -562,6 +567,11 @@ impl OrganizationService for Grpc {
         let message = request.into_inner();
         let input = message.organization.unwrap_or_default();
         let mask = mask_paths(message.update_mask);
+        if masked(&mask, "default_storage_location_id") {
+            self.app
+                .check_storage_location(&caller, &input.default_storage_location_id)
+                .await?;
+        }
         let organization = self
             .app
             .update_organization(&caller, |row| apply_organization(row, &input, &mask))
@@ -725,6 +735,9 @@ impl PartnerService for Grpc {
         if !violations.is_empty() {
             return Err(ServiceError::invalid(violations).into());
         }
+        self.app
+            .check_storage_location(&caller, &input.default_storage_location_id)
+            .await?;
         let partner = self
             .app
             .create_partner(&caller, row, &message.request_id, &message)
@@ -829,6 +842,11 @@ impl PartnerService for Grpc {
         let input = message.partner.unwrap_or_default();
         let partner_id = id("partner.id", &input.id)?;
         let mask = mask_paths(message.update_mask);
+        if masked(&mask, "default_storage_location_id") {
+            self.app
+                .check_storage_location(&caller, &input.default_storage_location_id)
+                .await?;
+        }
         let partner = self
             .app
             .update_partner(&caller, partner_id, |row| apply_partner(row, &input, &mask))
