@@ -22,12 +22,7 @@ pub trait Suite {
 
 /// What the cycle made, for checks after it.
 pub struct Cycle {
-    pub admin: String,
-    pub partner_user: String,
-    pub partner_email: String,
-    pub item_id: String,
-    pub location_id: String,
-    pub partner_id: String,
+    pub bank: StockedBank,
     pub request_id: String,
     pub distribution_id: String,
 }
@@ -117,6 +112,137 @@ pub async fn mailed_bank(http: &Http, sink: &SmtpSink, name: &str, admin_email: 
     accept_mailed_invitation(http, sink, admin_email).await
 }
 
+/// A bank with stock of one item in one location and an approved partner that takes
+/// distribution e-mails, whose user accepted its e-mailed invitation.
+pub struct StockedBank {
+    /// `"{tag} Bank"`, as it appears in e-mail subjects.
+    pub name: String,
+    pub admin: String,
+    pub item_id: String,
+    pub location_id: String,
+    pub partner_id: String,
+    pub partner_email: String,
+    pub partner_user: String,
+}
+
+/// Makes a [`StockedBank`] (`tag` names it: "Crash" → "Crash Bank", `partner@crash.test`).
+pub async fn stocked_bank(http: &Http, sink: &SmtpSink, tag: &str, stock: i64) -> StockedBank {
+    let domain = format!("{}.test", tag.to_lowercase().replace(' ', "-"));
+    let name = format!("{tag} Bank");
+    let admin = mailed_bank(http, sink, &name, &format!("admin@{domain}")).await;
+    let item_id = id(&post(
+        http,
+        "/api/v1/items",
+        &admin,
+        json!({"name": format!("{tag} Diapers")}),
+    )
+    .await);
+    let location_id = id(&post(
+        http,
+        "/api/v1/storage_locations",
+        &admin,
+        json!({"name": format!("{tag} Warehouse"), "address": "1 Main"}),
+    )
+    .await);
+    post(
+        http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": stock}]}),
+    )
+    .await;
+    let partner_email = format!("partner@{domain}");
+    let partner_id = id(&post(
+        http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": format!("{tag} Partner"), "email": partner_email, "send_reminders": true}),
+    )
+    .await);
+    post(
+        http,
+        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let partner_user = accept_mailed_invitation(http, sink, &partner_email).await;
+    StockedBank {
+        name,
+        admin,
+        item_id,
+        location_id,
+        partner_id,
+        partner_email,
+        partner_user,
+    }
+}
+
+impl StockedBank {
+    /// The partner requests `quantity` of the item; the request's id.
+    pub async fn request(&self, http: &Http, quantity: i64) -> String {
+        id(&post(
+            http,
+            "/api/v1/partner/requests",
+            &self.partner_user,
+            json!({"items": [{"item_id": self.item_id, "quantity": quantity}]}),
+        )
+        .await)
+    }
+
+    /// Fulfils the request: the pre-filled draft saved as it is; the distribution's id.
+    pub async fn fulfil(&self, http: &Http, request_id: &str) -> String {
+        let fulfil = post(
+            http,
+            &format!("/api/v1/requests/{request_id}/fulfill"),
+            &self.admin,
+            json!({}),
+        )
+        .await;
+        let draft = &fulfil.body["distribution_draft"];
+        let lines: Vec<Value> = draft["line_items"]
+            .as_array()
+            .expect("the draft's lines")
+            .iter()
+            .map(|line| json!({"item_id": line["item_id"], "quantity": line["quantity"]}))
+            .collect();
+        id(&post(
+            http,
+            "/api/v1/distributions",
+            &self.admin,
+            json!({
+                "partner_id": self.partner_id,
+                "request_id": request_id,
+                "storage_location_id": self.location_id,
+                "issued_at": draft["issued_at"],
+                "delivery_method": "pick_up",
+                "line_items": lines,
+            }),
+        )
+        .await)
+    }
+
+    pub async fn on_hand(&self, http: &Http) -> i64 {
+        on_hand(http, &self.admin, &self.item_id, &self.location_id).await
+    }
+
+    /// Waits until the request has `status`.
+    pub async fn wait_request(&self, http: &Http, request_id: &str, status: &str) {
+        wait_until(DEADLINE, "the request's status", || async {
+            let answer = http
+                .json(
+                    "GET",
+                    &format!("/api/v1/requests/{request_id}"),
+                    Some(&self.admin),
+                    None,
+                )
+                .await;
+            answer.body["status"] == status
+        })
+        .await;
+    }
+}
+
 /// Waits until the bank's dashboard lists (or no longer lists) `request_id` as outstanding.
 pub async fn wait_outstanding(http: &Http, admin: &str, request_id: &str, listed: bool) {
     wait_until(DEADLINE, "the dashboard's outstanding requests", || async {
@@ -135,79 +261,41 @@ pub async fn wait_outstanding(http: &Http, admin: &str, request_id: &str, listed
 /// Every step of the seed, `tag` keeping its names apart from other cycles in the same suite.
 pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag: &str) -> Cycle {
     let http = suite.http();
-    let admin = mailed_bank(
-        &http,
-        sink,
-        &format!("Cycle Bank {tag}"),
-        &format!("admin@{tag}.cycle.test"),
-    )
-    .await;
-
-    // Stock to distribute.
-    let item_id = id(&post(
-        &http,
-        "/api/v1/items",
-        &admin,
-        json!({"name": "Cycle Diapers"}),
-    )
-    .await);
-    let location_id = id(&post(
-        &http,
-        "/api/v1/storage_locations",
-        &admin,
-        json!({"name": "Cycle Warehouse", "address": "1 Main"}),
-    )
-    .await);
-    post(
-        &http,
-        "/api/v1/donations",
-        &admin,
-        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 100}]}),
-    )
-    .await;
-
-    // An approved partner that takes distribution e-mails.
-    let partner_email = format!("partner@{tag}.cycle.test");
-    let partner_id = id(&post(
-        &http,
-        "/api/v1/partners",
-        &admin,
-        json!({"name": "Cycle Partner", "email": partner_email, "send_reminders": true}),
-    )
-    .await);
-    post(
-        &http,
-        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let partner_user = accept_mailed_invitation(&http, sink, &partner_email).await;
-    let before_request = sink.messages_to(&partner_email).len();
+    let bank = stocked_bank(&http, sink, &format!("Cycle {tag}"), 100).await;
+    let StockedBank {
+        admin,
+        item_id,
+        location_id,
+        partner_id,
+        partner_email,
+        partner_user,
+        ..
+    } = &bank;
+    let item_name = format!("Cycle {tag} Diapers");
+    let before_request = sink.messages_to(partner_email).len();
 
     // 1. The partner saves a request; 2. it is e-mailed a confirmation listing the items.
     let request_id = id(&post(
         &http,
         "/api/v1/partner/requests",
-        &partner_user,
+        partner_user,
         json!({"items": [{"item_id": item_id, "quantity": 10}], "comments": "for the winter"}),
     )
     .await);
     let mails = sink
-        .wait_for_to(&partner_email, before_request + 1, DEADLINE)
+        .wait_for_to(partner_email, before_request + 1, DEADLINE)
         .await;
     assert!(
-        mails.iter().any(|mail| mail
-            .text_body()
-            .unwrap_or_default()
-            .contains("Cycle Diapers")),
+        mails
+            .iter()
+            .any(|mail| mail.text_body().unwrap_or_default().contains(&item_name)),
         "a confirmation listing the items"
     );
 
     // 3. It shows on the dashboard under Outstanding Requests and in the request list.
-    wait_outstanding(&http, &admin, &request_id, true).await;
+    wait_outstanding(&http, admin, &request_id, true).await;
     let listed = http
-        .json("GET", "/api/v1/requests?status=pending", Some(&admin), None)
+        .json("GET", "/api/v1/requests?status=pending", Some(admin), None)
         .await;
     assert!(
         listed.body["items"]
@@ -221,7 +309,7 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
     let fulfil = post(
         &http,
         &format!("/api/v1/requests/{request_id}/fulfill"),
-        &admin,
+        admin,
         json!({}),
     )
     .await;
@@ -234,7 +322,7 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
     let distribution_id = id(&post(
         &http,
         "/api/v1/distributions",
-        &admin,
+        admin,
         json!({
             "partner_id": partner_id,
             "request_id": request_id,
@@ -246,8 +334,8 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
         }),
     )
     .await);
-    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 92);
-    let distribution_mail = wait_for_subject(sink, &partner_email, "Your Distribution from").await;
+    assert_eq!(on_hand(&http, admin, item_id, location_id).await, 92);
+    let distribution_mail = wait_for_subject(sink, partner_email, "Your Distribution from").await;
     assert!(
         distribution_mail
             .attachment_names()
@@ -260,7 +348,7 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
             .json(
                 "GET",
                 &format!("/api/v1/requests/{request_id}"),
-                Some(&admin),
+                Some(admin),
                 None,
             )
             .await;
@@ -272,7 +360,7 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
         .json(
             "GET",
             "/api/v1/partner/distributions?upcoming=true",
-            Some(&partner_user),
+            Some(partner_user),
             None,
         )
         .await;
@@ -292,36 +380,31 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
         .json(
             "PATCH",
             &format!("/api/v1/distributions/{distribution_id}"),
-            Some(&admin),
+            Some(admin),
             Some(json!({"line_items": [{"item_id": item_id, "quantity": 12}]})),
         )
         .await;
     assert_eq!(edited.status, 200, "{:?}", edited.body);
-    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 88);
-    let changed = wait_for_subject(sink, &partner_email, "Your Distribution Has Changed").await;
+    assert_eq!(on_hand(&http, admin, item_id, location_id).await, 88);
+    let changed = wait_for_subject(sink, partner_email, "Your Distribution Has Changed").await;
     let text = changed.text_body().unwrap_or_default();
-    assert!(text.contains("Cycle Diapers: 8 → 12"), "{text}");
+    assert!(text.contains(&format!("{item_name}: 8 → 12")), "{text}");
 
     // 9. The bank marks it complete; it leaves the outstanding list for good.
     let completed = post(
         &http,
         &format!("/api/v1/distributions/{distribution_id}/complete"),
-        &admin,
+        admin,
         json!({}),
     )
     .await;
     assert_eq!(completed.body["state"], "complete");
-    wait_outstanding(&http, &admin, &request_id, false).await;
+    wait_outstanding(&http, admin, &request_id, false).await;
 
     Cycle {
-        admin,
-        partner_user,
-        partner_email,
-        item_id,
-        location_id,
-        partner_id,
         request_id,
         distribution_id,
+        bank,
     }
 }
 

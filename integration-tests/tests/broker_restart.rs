@@ -7,8 +7,7 @@ use std::process::Command;
 
 use essentials_integration_tests::Stack;
 use essentials_integration_tests::cycle::{
-    self, DEADLINE, accept_mailed_invitation, mailed_bank, on_hand, post, wait_for_subject,
-    wait_outstanding,
+    self, DEADLINE, post, stocked_bank, wait_for_subject, wait_outstanding,
 };
 use essentials_runtime::smtp_sink::SmtpSink;
 use essentials_runtime::testing::wait_until;
@@ -65,85 +64,18 @@ async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     )
     .await;
     let http = stack.http();
-    let admin = mailed_bank(&http, &sink, "Broker Bank", "admin@broker.test").await;
-    let item = post(
-        &http,
-        "/api/v1/items",
-        &admin,
-        json!({"name": "Broker Pads"}),
-    )
-    .await;
-    let item_id = item.body["id"].as_str().expect("id").to_owned();
-    let location = post(
-        &http,
-        "/api/v1/storage_locations",
-        &admin,
-        json!({"name": "Broker Hall", "address": "3 Main"}),
-    )
-    .await;
-    let location_id = location.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        "/api/v1/donations",
-        &admin,
-        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 40}]}),
-    )
-    .await;
-    let partner = post(
-        &http,
-        "/api/v1/partners",
-        &admin,
-        json!({"name": "Broker Partner", "email": "partner@broker.test", "send_reminders": true}),
-    )
-    .await;
-    let partner_id = partner.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let partner_user = accept_mailed_invitation(&http, &sink, "partner@broker.test").await;
-    let mails_before = sink.messages_to("partner@broker.test").len();
+    let bank = stocked_bank(&http, &sink, "Broker", 40).await;
+    let mails_before = sink.messages_to(&bank.partner_email).len();
 
     // The broker stops. Requests, fulfilment and a distribution still work; their events wait.
     let broker = BrokerStopped::stop();
-    let request = post(
-        &http,
-        "/api/v1/partner/requests",
-        &partner_user,
-        json!({"items": [{"item_id": item_id, "quantity": 6}]}),
-    )
-    .await;
-    let request_id = request.body["id"].as_str().expect("id").to_owned();
-    let fulfil = post(
-        &http,
-        &format!("/api/v1/requests/{request_id}/fulfill"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let draft = fulfil.body["distribution_draft"].clone();
-    post(
-        &http,
-        "/api/v1/distributions",
-        &admin,
-        json!({
-            "partner_id": partner_id,
-            "request_id": request_id,
-            "storage_location_id": location_id,
-            "issued_at": draft["issued_at"],
-            "delivery_method": "pick_up",
-            "line_items": [{"item_id": item_id, "quantity": 6}],
-        }),
-    )
-    .await;
-    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 34);
+    let request_id = bank.request(&http, 6).await;
+    bank.fulfil(&http, &request_id).await;
+    assert_eq!(bank.on_hand(&http).await, 34);
     let second = post(
         &http,
         "/api/v1/partners",
-        &admin,
+        &bank.admin,
         json!({"name": "Broker Late", "email": "late@broker.test"}),
     )
     .await;
@@ -151,7 +83,7 @@ async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     post(
         &http,
         &format!("/api/v1/partners/{second_id}/invite"),
-        &admin,
+        &bank.admin,
         json!({}),
     )
     .await;
@@ -160,34 +92,19 @@ async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
         assert!(pending > 0, "{part}'s events wait in its outbox: {pending}");
     }
     assert_eq!(
-        sink.messages_to("partner@broker.test").len(),
+        sink.messages_to(&bank.partner_email).len(),
         mails_before,
         "nothing sent while the broker is down"
     );
 
     // The broker starts again: everything arrives, once.
     drop(broker);
-    wait_for_subject(
-        &sink,
-        "partner@broker.test",
-        "Broker Bank - Requests Confirmation",
-    )
-    .await;
-    wait_for_subject(&sink, "partner@broker.test", "Your Distribution from").await;
+    let confirmation = format!("{} - Requests Confirmation", bank.name);
+    wait_for_subject(&sink, &bank.partner_email, &confirmation).await;
+    wait_for_subject(&sink, &bank.partner_email, "Your Distribution from").await;
     sink.wait_for_to("late@broker.test", 1, DEADLINE).await;
-    wait_until(DEADLINE, "the request to be fulfilled", || async {
-        let answer = http
-            .json(
-                "GET",
-                &format!("/api/v1/requests/{request_id}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        answer.body["status"] == "fulfilled"
-    })
-    .await;
-    wait_outstanding(&http, &admin, &request_id, false).await;
+    bank.wait_request(&http, &request_id, "fulfilled").await;
+    wait_outstanding(&http, &bank.admin, &request_id, false).await;
     for part in ["partner", "request", "inventory", "notification"] {
         wait_until(DEADLINE, "every outbox to drain", || async {
             pending_events(&stack, part).await == 0
@@ -196,7 +113,7 @@ async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     }
     cycle::assert_no_duplicate_emails(&sink);
     assert_eq!(
-        sink.messages_to("partner@broker.test").len(),
+        sink.messages_to(&bank.partner_email).len(),
         mails_before + 2,
         "the confirmation and the distribution, nothing more"
     );

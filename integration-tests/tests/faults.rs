@@ -277,9 +277,7 @@ async fn emails_wait_for_smtp_and_go_out_once_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_part_recovers_from_killed_database_connections_mid_flow() {
-    use essentials_integration_tests::cycle::{
-        accept_mailed_invitation, mailed_bank, post, wait_for_subject, wait_outstanding,
-    };
+    use essentials_integration_tests::cycle::{stocked_bank, wait_for_subject, wait_outstanding};
     let sink = SmtpSink::start().await.expect("smtp listener");
     let stack = Stack::start_with(
         &[
@@ -292,48 +290,9 @@ async fn every_part_recovers_from_killed_database_connections_mid_flow() {
     )
     .await;
     let http = stack.http();
-    let admin = mailed_bank(&http, &sink, "Cut Bank", "admin@cut.test").await;
-    let item = post(&http, "/api/v1/items", &admin, json!({"name": "Cut Pads"})).await;
-    let item_id = item.body["id"].as_str().expect("id").to_owned();
-    let location = post(
-        &http,
-        "/api/v1/storage_locations",
-        &admin,
-        json!({"name": "Cut Hall", "address": "4 Main"}),
-    )
-    .await;
-    let location_id = location.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        "/api/v1/donations",
-        &admin,
-        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 10}]}),
-    )
-    .await;
-    let partner = post(
-        &http,
-        "/api/v1/partners",
-        &admin,
-        json!({"name": "Cut Partner", "email": "partner@cut.test", "send_reminders": true}),
-    )
-    .await;
-    let partner_id = partner.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let partner_user = accept_mailed_invitation(&http, &sink, "partner@cut.test").await;
-    let request = post(
-        &http,
-        "/api/v1/partner/requests",
-        &partner_user,
-        json!({"items": [{"item_id": item_id, "quantity": 2}]}),
-    )
-    .await;
-    let request_id = request.body["id"].as_str().expect("id").to_owned();
+    let bank = stocked_bank(&http, &sink, "Cut", 10).await;
+    let admin = bank.admin.clone();
+    let request_id = bank.request(&http, 2).await;
 
     // Every connection of every part is cut: pools, relays' listeners, consumers' work.
     let admin_pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
@@ -385,47 +344,11 @@ async fn every_part_recovers_from_killed_database_connections_mid_flow() {
     );
 
     // The flow goes on: fulfilment, a distribution, its events and e-mails, none lost.
-    let fulfil = post(
-        &http,
-        &format!("/api/v1/requests/{request_id}/fulfill"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let draft = fulfil.body["distribution_draft"].clone();
-    post(
-        &http,
-        "/api/v1/distributions",
-        &admin,
-        json!({
-            "partner_id": partner_id,
-            "request_id": request_id,
-            "storage_location_id": location_id,
-            "issued_at": draft["issued_at"],
-            "delivery_method": "pick_up",
-            "line_items": [{"item_id": item_id, "quantity": 2}],
-        }),
-    )
-    .await;
-    wait_for_subject(
-        &sink,
-        "partner@cut.test",
-        "Cut Bank - Requests Confirmation",
-    )
-    .await;
-    wait_for_subject(&sink, "partner@cut.test", "Your Distribution from").await;
-    wait_until(DEADLINE, "the request to be fulfilled", || async {
-        let answer = http
-            .json(
-                "GET",
-                &format!("/api/v1/requests/{request_id}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        answer.body["status"] == "fulfilled"
-    })
-    .await;
+    bank.fulfil(&http, &request_id).await;
+    let confirmation = format!("{} - Requests Confirmation", bank.name);
+    wait_for_subject(&sink, &bank.partner_email, &confirmation).await;
+    wait_for_subject(&sink, &bank.partner_email, "Your Distribution from").await;
+    bank.wait_request(&http, &request_id, "fulfilled").await;
     wait_outstanding(&http, &admin, &request_id, false).await;
     essentials_integration_tests::cycle::assert_no_duplicate_emails(&sink);
     stack.stop().await;

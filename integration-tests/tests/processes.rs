@@ -4,7 +4,7 @@
 //! killed mid-flow and started again, and the flow completes with nothing lost or doubled.
 
 use essentials_integration_tests::cycle::{
-    self, DEADLINE, Suite, mailed_bank, on_hand, post, wait_for_subject, wait_outstanding,
+    self, DEADLINE, Suite, on_hand, post, stocked_bank, wait_for_subject, wait_outstanding,
 };
 use essentials_integration_tests::processes::{Processes, Shape};
 use essentials_runtime::smtp_sink::SmtpSink;
@@ -39,26 +39,26 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
     let done = cycle::request_distribution_cycle(&suite, &sink, "replicas").await;
     cycle::assert_no_duplicate_emails(&sink);
     let http = suite.http();
-    let admin = &done.admin;
+    let admin = &done.bank.admin;
 
     // Two saves of a distribution for one request, at once, reaching either replica: one wins,
     // the stock moves once.
     let request = post(
         &http,
         "/api/v1/partner/requests",
-        &done.partner_user,
-        json!({"items": [{"item_id": done.item_id, "quantity": 5}]}),
+        &done.bank.partner_user,
+        json!({"items": [{"item_id": done.bank.item_id, "quantity": 5}]}),
     )
     .await;
     let request_id = request.body["id"].as_str().expect("id").to_owned();
-    let before = on_hand(&http, admin, &done.item_id, &done.location_id).await;
+    let before = on_hand(&http, admin, &done.bank.item_id, &done.bank.location_id).await;
     let body = json!({
-        "partner_id": done.partner_id,
+        "partner_id": done.bank.partner_id,
         "request_id": request_id,
-        "storage_location_id": done.location_id,
+        "storage_location_id": done.bank.location_id,
         "issued_at": tomorrow(),
         "delivery_method": "pick_up",
-        "line_items": [{"item_id": done.item_id, "quantity": 5}],
+        "line_items": [{"item_id": done.bank.item_id, "quantity": 5}],
     });
     let saves: Vec<_> = (0..2)
         .map(|_| {
@@ -82,7 +82,7 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
         "the second save is refused: {statuses:?}"
     );
     assert_eq!(
-        on_hand(&http, admin, &done.item_id, &done.location_id).await,
+        on_hand(&http, admin, &done.bank.item_id, &done.bank.location_id).await,
         before - 5
     );
     wait_until(DEADLINE, "the request to be fulfilled", || async {
@@ -112,15 +112,15 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
         &http,
         "/api/v1/donations",
         admin,
-        json!({"storage_location_id": done.location_id, "line_items": [{"item_id": item_id, "quantity": 30}]}),
+        json!({"storage_location_id": done.bank.location_id, "line_items": [{"item_id": item_id, "quantity": 30}]}),
     )
     .await;
     let attempts: Vec<_> = (0..40)
         .map(|_| {
             let admin = admin.clone();
             let body = json!({
-                "partner_id": done.partner_id,
-                "storage_location_id": done.location_id,
+                "partner_id": done.bank.partner_id,
+                "storage_location_id": done.bank.location_id,
                 "issued_at": tomorrow(),
                 "delivery_method": "delivery",
                 "line_items": [{"item_id": item_id, "quantity": 1}],
@@ -141,12 +141,15 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
         }
     }
     assert_eq!(created, 30, "as many as the stock covers");
-    assert_eq!(on_hand(&http, admin, &item_id, &done.location_id).await, 0);
+    assert_eq!(
+        on_hand(&http, admin, &item_id, &done.bank.location_id).await,
+        0
+    );
 
     // Every distribution e-mailed once: the cycle's, the request's, and the thirty.
     let wanted = 1 + 1 + 30;
     wait_until(DEADLINE, "every distribution e-mail", || {
-        let count = distribution_emails(&sink, &done.partner_email);
+        let count = distribution_emails(&sink, &done.bank.partner_email);
         async move { count >= wanted }
     })
     .await;
@@ -155,7 +158,10 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
     let log = http
         .json(
             "GET",
-            &format!("/api/v1/emails?to={}&page_size=100", done.partner_email),
+            &format!(
+                "/api/v1/emails?to={}&page_size=100",
+                done.bank.partner_email
+            ),
             Some(admin),
             None,
         )
@@ -171,7 +177,7 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
         })
         .count();
     assert_eq!(logged, wanted, "{:?}", log.body);
-    assert_eq!(distribution_emails(&sink, &done.partner_email), wanted);
+    assert_eq!(distribution_emails(&sink, &done.bank.partner_email), wanted);
 
     // The calls and the events were spread: both inventory replicas created distributions, and
     // both notification replicas handled events (competing consumers on one queue).
@@ -200,81 +206,13 @@ async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
     let sink = SmtpSink::start().await.expect("smtp listener");
     let mut suite = start(Shape::Separate { replicas: 1 }, &sink).await;
     let http = suite.http();
-    let admin = mailed_bank(&http, &sink, "Crash Bank", "admin@crash.test").await;
-    let item = post(
-        &http,
-        "/api/v1/items",
-        &admin,
-        json!({"name": "Crash Pads"}),
-    )
-    .await;
-    let item_id = item.body["id"].as_str().expect("id").to_owned();
-    let location = post(
-        &http,
-        "/api/v1/storage_locations",
-        &admin,
-        json!({"name": "Crash Hall", "address": "2 Main"}),
-    )
-    .await;
-    let location_id = location.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        "/api/v1/donations",
-        &admin,
-        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 50}]}),
-    )
-    .await;
-    let partner = post(
-        &http,
-        "/api/v1/partners",
-        &admin,
-        json!({"name": "Crash Partner", "email": "partner@crash.test", "send_reminders": true}),
-    )
-    .await;
-    let partner_id = partner.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        &format!("/api/v1/partners/{partner_id}/invite_and_approve"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let partner_user = cycle::accept_mailed_invitation(&http, &sink, "partner@crash.test").await;
-    let mails_before = sink.messages_to("partner@crash.test").len();
+    let bank = stocked_bank(&http, &sink, "Crash", 50).await;
+    let mails_before = sink.messages_to(&bank.partner_email).len();
 
     // The notification part dies (SIGKILL): the flow goes on, its events wait in RabbitMQ.
     suite.kill("notification-1").await;
-    let request = post(
-        &http,
-        "/api/v1/partner/requests",
-        &partner_user,
-        json!({"items": [{"item_id": item_id, "quantity": 4}]}),
-    )
-    .await;
-    let request_id = request.body["id"].as_str().expect("id").to_owned();
-    let fulfil = post(
-        &http,
-        &format!("/api/v1/requests/{request_id}/fulfill"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    let draft = fulfil.body["distribution_draft"].clone();
-    let distribution = post(
-        &http,
-        "/api/v1/distributions",
-        &admin,
-        json!({
-            "partner_id": partner_id,
-            "request_id": request_id,
-            "storage_location_id": location_id,
-            "issued_at": draft["issued_at"],
-            "delivery_method": "pick_up",
-            "line_items": [{"item_id": item_id, "quantity": 4}],
-        }),
-    )
-    .await;
-    assert_eq!(distribution.status, 201);
+    let request_id = bank.request(&http, 4).await;
+    bank.fulfil(&http, &request_id).await;
     // The request part dies too, with the distribution's event possibly not yet handled: its
     // routes answer a clean 503 meanwhile, never a 500.
     suite.kill("request-1").await;
@@ -282,14 +220,14 @@ async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
         .json(
             "GET",
             &format!("/api/v1/requests/{request_id}"),
-            Some(&admin),
+            Some(&bank.admin),
             None,
         )
         .await;
     assert_eq!(unavailable.status, 503, "{:?}", unavailable.body);
-    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 46);
+    assert_eq!(bank.on_hand(&http).await, 46);
     assert_eq!(
-        sink.messages_to("partner@crash.test").len(),
+        sink.messages_to(&bank.partner_email).len(),
         mails_before,
         "nothing sent while the notification part is down"
     );
@@ -298,33 +236,18 @@ async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
     // dashboard.
     suite.restart("request-1").await;
     suite.restart("notification-1").await;
-    wait_for_subject(
-        &sink,
-        "partner@crash.test",
-        "Crash Bank - Requests Confirmation",
-    )
-    .await;
-    wait_for_subject(&sink, "partner@crash.test", "Your Distribution from").await;
-    wait_until(DEADLINE, "the request to be fulfilled", || async {
-        let answer = http
-            .json(
-                "GET",
-                &format!("/api/v1/requests/{request_id}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        answer.body["status"] == "fulfilled"
-    })
-    .await;
-    wait_outstanding(&http, &admin, &request_id, false).await;
-    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 46);
+    let confirmation = format!("{} - Requests Confirmation", bank.name);
+    wait_for_subject(&sink, &bank.partner_email, &confirmation).await;
+    wait_for_subject(&sink, &bank.partner_email, "Your Distribution from").await;
+    bank.wait_request(&http, &request_id, "fulfilled").await;
+    wait_outstanding(&http, &bank.admin, &request_id, false).await;
+    assert_eq!(bank.on_hand(&http).await, 46);
     // A killed partner part loses nothing either: an invitation made just before its death is
     // e-mailed once it is back.
     let second = post(
         &http,
         "/api/v1/partners",
-        &admin,
+        &bank.admin,
         json!({"name": "Late Partner", "email": "late@crash.test"}),
     )
     .await;
@@ -332,7 +255,7 @@ async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
     post(
         &http,
         &format!("/api/v1/partners/{second_id}/invite"),
-        &admin,
+        &bank.admin,
         json!({}),
     )
     .await;

@@ -28,13 +28,13 @@ async fn request_to_distribution_cycle() {
     let pending = post(
         &http,
         "/api/v1/partner/requests",
-        &done.partner_user,
-        json!({"items": [{"item_id": done.item_id, "quantity": 3}]}),
+        &done.bank.partner_user,
+        json!({"items": [{"item_id": done.bank.item_id, "quantity": 3}]}),
     )
     .await;
     let pending_id = pending.body["id"].as_str().expect("id").to_owned();
-    wait_outstanding(&http, &done.admin, &pending_id, true).await;
-    rebuild_after_a_lost_projection(&stack, &http, &done.admin).await;
+    wait_outstanding(&http, &done.bank.admin, &pending_id, true).await;
+    rebuild_after_a_lost_projection(&stack, &http, &done.bank.admin).await;
 
     stack.stop().await;
     sink.stop().await;

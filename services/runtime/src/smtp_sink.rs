@@ -471,21 +471,76 @@ fn is_attachment(head: &str) -> bool {
         .is_some_and(|value| value.to_lowercase().starts_with("attachment"))
 }
 
-/// A parameter (`boundary`, `filename`, `name`) of Content-Type or Content-Disposition.
+/// A parameter (`boundary`, `filename`, `name`) of Content-Type or Content-Disposition, also
+/// when RFC 2231 splits or encodes it (`filename*0="…"; filename*1="…"`, `filename*=utf-8''…`),
+/// as mailers do for long or non-ASCII file names.
 fn parameter(head: &str, name: &str) -> Option<String> {
     for header in ["Content-Disposition", "Content-Type"] {
         let Some(value) = header_in(head, header) else {
             continue;
         };
+        let mut pieces: Vec<(usize, String)> = Vec::new();
         for piece in value.split(';').skip(1) {
-            if let Some((key, raw)) = piece.split_once('=')
-                && key.trim().eq_ignore_ascii_case(name)
-            {
-                return Some(decode_encoded_words(raw.trim().trim_matches('"')));
+            let Some((key, raw)) = piece.split_once('=') else {
+                continue;
+            };
+            let key = key.trim().to_ascii_lowercase();
+            let raw = raw.trim().trim_matches('"');
+            if key == name.to_ascii_lowercase() {
+                return Some(decode_encoded_words(raw));
             }
+            let Some(section) = key.strip_prefix(&format!("{}*", name.to_ascii_lowercase())) else {
+                continue;
+            };
+            let (index, encoded) = match section.strip_suffix('*') {
+                Some(number) => (number, true),
+                None if section.is_empty() => ("", true),
+                None => (section, false),
+            };
+            let index = if index.is_empty() {
+                0
+            } else {
+                index.parse().ok()?
+            };
+            let text = if encoded {
+                // The first encoded section starts with `charset'language'`.
+                let raw = match raw.splitn(3, '\'').collect::<Vec<_>>().as_slice() {
+                    [_, _, rest] if index == 0 => *rest,
+                    _ => raw,
+                };
+                percent_decode(raw)
+            } else {
+                raw.to_owned()
+            };
+            pieces.push((index, text));
+        }
+        if !pieces.is_empty() {
+            pieces.sort_by_key(|(index, _)| *index);
+            return Some(pieces.into_iter().map(|(_, text)| text).collect());
         }
     }
     None
+}
+
+/// `%41%42` → `AB` (RFC 2231 values), UTF-8 assumed.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(byte) = text
+                .get(index + 1..index + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Calls `visit` with the headers and decoded body of every leaf part.
@@ -658,6 +713,24 @@ mod tests {
                 return all;
             }
         }
+    }
+
+    #[test]
+    fn split_and_encoded_file_names_are_read() {
+        let plain = "Content-Disposition: attachment; filename=\"a b.pdf\"\r\n";
+        assert_eq!(parameter(plain, "filename").as_deref(), Some("a b.pdf"));
+        let split = "Content-Disposition: attachment;\r\n filename*0=\"Cycle all Partner\";\r\n filename*1=\" 2026-12-01.pdf\"\r\n";
+        assert_eq!(
+            parameter(split, "filename").as_deref(),
+            Some("Cycle all Partner 2026-12-01.pdf")
+        );
+        let encoded =
+            "Content-Disposition: attachment; filename*=utf-8''Caf%C3%A9%20Partner.pdf\r\n";
+        assert_eq!(
+            parameter(encoded, "filename").as_deref(),
+            Some("Café Partner.pdf")
+        );
+        assert_eq!(parameter(plain, "name"), None);
     }
 
     #[tokio::test]
