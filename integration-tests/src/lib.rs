@@ -37,6 +37,20 @@ impl Stack {
         Self::start_with(parts, |_| {}).await
     }
 
+    /// Every part and the gateway, e-mailing through the SMTP listener at `smtp_url`.
+    pub async fn everything(smtp_url: String) -> Self {
+        Self::start_with(
+            &[
+                &essentials_partner::SPEC,
+                &essentials_inventory::SPEC,
+                &essentials_request::SPEC,
+                &essentials_notification::SPEC,
+            ],
+            |settings| settings.smtp.url = Some(smtp_url),
+        )
+        .await
+    }
+
     /// Like `start`, with settings adjusted first.
     pub async fn start_with(
         parts: &[&'static PartSpec],

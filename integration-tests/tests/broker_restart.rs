@@ -53,16 +53,7 @@ async fn pending_events(stack: &Stack, part: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     let sink = SmtpSink::start().await.expect("smtp listener");
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| settings.smtp.url = Some(sink.url()),
-    )
-    .await;
+    let stack = Stack::everything(sink.url()).await;
     let http = stack.http();
     let bank = stocked_bank(&http, &sink, "Broker", 40).await;
     let mails_before = sink.messages_to(&bank.partner_email).len();

@@ -279,16 +279,7 @@ async fn emails_wait_for_smtp_and_go_out_once_it_returns() {
 async fn every_part_recovers_from_killed_database_connections_mid_flow() {
     use essentials_integration_tests::cycle::{stocked_bank, wait_for_subject, wait_outstanding};
     let sink = SmtpSink::start().await.expect("smtp listener");
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| settings.smtp.url = Some(sink.url()),
-    )
-    .await;
+    let stack = Stack::everything(sink.url()).await;
     let http = stack.http();
     let bank = stocked_bank(&http, &sink, "Cut", 10).await;
     let admin = bank.admin.clone();

@@ -246,16 +246,7 @@ async fn what_each_partner_status_allows() {
         accept_mailed_invitation, mailed_bank, on_hand, post,
     };
     let sink = SmtpSink::start().await.expect("smtp listener");
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| settings.smtp.url = Some(sink.url()),
-    )
-    .await;
+    let stack = Stack::everything(sink.url()).await;
     let http = stack.http();
     let admin = mailed_bank(&http, &sink, "Allow Bank", "admin@allow.test").await;
     let item = post(

@@ -85,18 +85,9 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
         on_hand(&http, admin, &done.bank.item_id, &done.bank.location_id).await,
         before - 5
     );
-    wait_until(DEADLINE, "the request to be fulfilled", || async {
-        let answer = http
-            .json(
-                "GET",
-                &format!("/api/v1/requests/{request_id}"),
-                Some(admin),
-                None,
-            )
-            .await;
-        answer.body["status"] == "fulfilled"
-    })
-    .await;
+    done.bank
+        .wait_request(&http, &request_id, "fulfilled")
+        .await;
 
     // Many distributions at once over both inventory replicas, from a stock that cannot cover
     // them all: exactly the stock is given out, never more.

@@ -10,16 +10,7 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_to_distribution_cycle() {
     let sink = SmtpSink::start().await.expect("smtp listener");
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| settings.smtp.url = Some(sink.url()),
-    )
-    .await;
+    let stack = Stack::everything(sink.url()).await;
     let http = stack.http();
     let done = cycle::request_distribution_cycle(&stack, &sink, "in-process").await;
     cycle::assert_no_duplicate_emails(&sink);
