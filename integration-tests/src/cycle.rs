@@ -222,6 +222,25 @@ impl StockedBank {
         .await)
     }
 
+    /// A second partner of the bank, invited; its id.
+    pub async fn invite_partner(&self, http: &Http, name: &str, email: &str) -> String {
+        let partner = id(&post(
+            http,
+            "/api/v1/partners",
+            &self.admin,
+            json!({"name": name, "email": email}),
+        )
+        .await);
+        post(
+            http,
+            &format!("/api/v1/partners/{partner}/invite"),
+            &self.admin,
+            json!({}),
+        )
+        .await;
+        partner
+    }
+
     pub async fn on_hand(&self, http: &Http) -> i64 {
         on_hand(http, &self.admin, &self.item_id, &self.location_id).await
     }

@@ -103,6 +103,16 @@ impl Stack {
         }
     }
 
+    /// Events of `part` still waiting in its outbox (not yet confirmed by the broker).
+    pub async fn pending_events(&self, part: &str) -> i64 {
+        let pool = essentials_runtime::db::pool(&self.settings, part).expect("pool");
+        let pending = essentials_runtime::bus::pending_count(&pool)
+            .await
+            .unwrap_or(-1);
+        pool.close().await;
+        pending
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         testing::drop_databases(&self.settings, &self.parts).await;

@@ -7,11 +7,10 @@ use std::process::Command;
 
 use essentials_integration_tests::Stack;
 use essentials_integration_tests::cycle::{
-    self, DEADLINE, post, stocked_bank, wait_for_subject, wait_outstanding,
+    self, DEADLINE, stocked_bank, wait_for_subject, wait_outstanding,
 };
 use essentials_runtime::smtp_sink::SmtpSink;
 use essentials_runtime::testing::wait_until;
-use serde_json::json;
 
 fn rabbitmqctl(command: &str) {
     let status = Command::new("rabbitmqctl")
@@ -41,15 +40,6 @@ impl Drop for BrokerStopped {
     }
 }
 
-async fn pending_events(stack: &Stack, part: &str) -> i64 {
-    let pool = essentials_runtime::db::pool(&stack.settings, part).expect("pool");
-    let pending = essentials_runtime::bus::pending_count(&pool)
-        .await
-        .unwrap_or(-1);
-    pool.close().await;
-    pending
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     let sink = SmtpSink::start().await.expect("smtp listener");
@@ -63,23 +53,10 @@ async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     let request_id = bank.request(&http, 6).await;
     bank.fulfil(&http, &request_id).await;
     assert_eq!(bank.on_hand(&http).await, 34);
-    let second = post(
-        &http,
-        "/api/v1/partners",
-        &bank.admin,
-        json!({"name": "Broker Late", "email": "late@broker.test"}),
-    )
-    .await;
-    let second_id = second.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        &format!("/api/v1/partners/{second_id}/invite"),
-        &bank.admin,
-        json!({}),
-    )
-    .await;
+    bank.invite_partner(&http, "Broker Late", "late@broker.test")
+        .await;
     for part in ["request", "inventory", "partner"] {
-        let pending = pending_events(&stack, part).await;
+        let pending = stack.pending_events(part).await;
         assert!(pending > 0, "{part}'s events wait in its outbox: {pending}");
     }
     assert_eq!(
@@ -98,7 +75,7 @@ async fn broker_stopped_and_started_mid_flow_delivers_every_event_once() {
     wait_outstanding(&http, &bank.admin, &request_id, false).await;
     for part in ["partner", "request", "inventory", "notification"] {
         wait_until(DEADLINE, "every outbox to drain", || async {
-            pending_events(&stack, part).await == 0
+            stack.pending_events(part).await == 0
         })
         .await;
     }

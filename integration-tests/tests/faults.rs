@@ -2,75 +2,13 @@
 //! down. The broker outage is made with a TCP proxy in front of the real RabbitMQ, so that other
 //! tests sharing the broker are not disturbed.
 
-use std::time::Duration;
-
-use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, Stack};
+use essentials_integration_tests::cycle::mailed_bank;
+use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Stack};
 use essentials_runtime::smtp_sink::SmtpSink;
 use essentials_runtime::testing::{TcpProxy, wait_until};
 use serde_json::json;
 
-const PASSWORD: &str = "a good password!";
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn login(http: &Http, email: &str, password: &str) -> String {
-    let answer = http
-        .json(
-            "POST",
-            "/api/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.body);
-    answer.body["token"].as_str().expect("token").to_owned()
-}
-
-fn token_in(body: &str) -> String {
-    let start = body.find("token=").expect("an acceptance link") + "token=".len();
-    body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect()
-}
-
-async fn pending_events(stack: &Stack, part: &str) -> i64 {
-    let pool = essentials_runtime::db::pool(&stack.settings, part).expect("pool");
-    let pending = essentials_runtime::bus::pending_count(&pool)
-        .await
-        .unwrap_or(-1);
-    pool.close().await;
-    pending
-}
-
-/// A bank whose admin accepted the e-mailed invitation; returns the admin's token.
-async fn bank(http: &Http, sink: &SmtpSink, name: &str, admin_email: &str) -> String {
-    let root = login(http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let created = http
-        .json(
-            "POST",
-            "/api/v1/organizations",
-            Some(&root),
-            Some(json!({
-                "name": name,
-                "email": format!("info@{}", admin_email.split('@').nth(1).unwrap_or("bank.test")),
-                "admin_email": admin_email
-            })),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let mails = sink.wait_for_to(admin_email, 1, DEADLINE).await;
-    let token = token_in(&mails[0].text_body().expect("body"));
-    let accepted = http
-        .json(
-            "POST",
-            "/api/v1/invitations/accept",
-            None,
-            Some(json!({"token": token, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    login(http, admin_email, PASSWORD).await
-}
+use essentials_integration_tests::cycle::DEADLINE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_mid_flow_loses_and_duplicates_nothing() {
@@ -89,7 +27,7 @@ async fn broker_outage_mid_flow_loses_and_duplicates_nothing() {
     )
     .await;
     let http = stack.http();
-    let admin = bank(&http, &sink, "Outage Bank", "admin@outage.test").await;
+    let admin = mailed_bank(&http, &sink, "Outage Bank", "admin@outage.test").await;
 
     // The broker goes away; the bank keeps working and the events wait in the outbox.
     proxy.down().await;
@@ -123,7 +61,7 @@ async fn broker_outage_mid_flow_loses_and_duplicates_nothing() {
     wait_until(
         DEADLINE,
         "the invitations to wait in the outbox",
-        || async { pending_events(&stack, "partner").await >= 3 },
+        || async { stack.pending_events("partner").await >= 3 },
     )
     .await;
     assert!(
@@ -138,7 +76,7 @@ async fn broker_outage_mid_flow_loses_and_duplicates_nothing() {
             .await;
     }
     wait_until(DEADLINE, "the outbox to drain", || async {
-        pending_events(&stack, "partner").await == 0
+        stack.pending_events("partner").await == 0
     })
     .await;
     // Let any duplicate that could still be in flight arrive: the e-mail log is the authority.
@@ -169,7 +107,7 @@ async fn broker_outage_mid_flow_loses_and_duplicates_nothing() {
 async fn killed_database_connections_fail_cleanly_and_recover_without_a_restart() {
     let stack = Stack::start(&[&essentials_partner::SPEC]).await;
     let http = stack.http();
-    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let root = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let database = stack.settings.database_name("partner");
     let admin_pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
     let terminated: Vec<bool> = sqlx::query_scalar(
@@ -203,7 +141,7 @@ async fn killed_database_connections_fail_cleanly_and_recover_without_a_restart(
             .all(|status| *status == 200 || *status == 503),
         "{statuses:?}"
     );
-    let signed_in = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let signed_in = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert!(!signed_in.is_empty());
     stack.stop().await;
 }
@@ -217,7 +155,7 @@ async fn emails_wait_for_smtp_and_go_out_once_it_returns() {
     )
     .await;
     let http = stack.http();
-    let admin = bank(&http, &sink, "Smtp Bank", "admin@smtp-down.test").await;
+    let admin = mailed_bank(&http, &sink, "Smtp Bank", "admin@smtp-down.test").await;
     sink.stop().await;
     let partner = http
         .json(
@@ -277,7 +215,9 @@ async fn emails_wait_for_smtp_and_go_out_once_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_part_recovers_from_killed_database_connections_mid_flow() {
-    use essentials_integration_tests::cycle::{stocked_bank, wait_for_subject, wait_outstanding};
+    use essentials_integration_tests::cycle::{
+        assert_no_duplicate_emails, stocked_bank, wait_for_subject, wait_outstanding,
+    };
     let sink = SmtpSink::start().await.expect("smtp listener");
     let stack = Stack::everything(sink.url()).await;
     let http = stack.http();
@@ -341,7 +281,7 @@ async fn every_part_recovers_from_killed_database_connections_mid_flow() {
     wait_for_subject(&sink, &bank.partner_email, "Your Distribution from").await;
     bank.wait_request(&http, &request_id, "fulfilled").await;
     wait_outstanding(&http, &admin, &request_id, false).await;
-    essentials_integration_tests::cycle::assert_no_duplicate_emails(&sink);
+    assert_no_duplicate_emails(&sink);
     stack.stop().await;
     sink.stop().await;
 }

@@ -235,21 +235,8 @@ async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
     assert_eq!(bank.on_hand(&http).await, 46);
     // A killed partner part loses nothing either: an invitation made just before its death is
     // e-mailed once it is back.
-    let second = post(
-        &http,
-        "/api/v1/partners",
-        &bank.admin,
-        json!({"name": "Late Partner", "email": "late@crash.test"}),
-    )
-    .await;
-    let second_id = second.body["id"].as_str().expect("id").to_owned();
-    post(
-        &http,
-        &format!("/api/v1/partners/{second_id}/invite"),
-        &bank.admin,
-        json!({}),
-    )
-    .await;
+    bank.invite_partner(&http, "Late Partner", "late@crash.test")
+        .await;
     suite.kill("partner-1").await;
     suite.restart("partner-1").await;
     sink.wait_for_to("late@crash.test", 1, DEADLINE).await;
