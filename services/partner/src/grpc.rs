@@ -211,8 +211,7 @@ fn apply_partner(
     mask: &[String],
 ) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
-    let all = mask.is_empty();
-    let wanted = |field: &str| all || mask.iter().any(|path| path == field);
+    let wanted = |field: &str| masked(mask, field);
     for path in mask {
         if !matches!(
             path.as_str(),
@@ -279,8 +278,7 @@ fn apply_organization(
     mask: &[String],
 ) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
-    let all = mask.is_empty();
-    let wanted = |field: &str| all || mask.iter().any(|path| path == field);
+    let wanted = |field: &str| masked(mask, field);
     macro_rules! copy {
         ($($field:ident),*) => {
             $(if wanted(stringify!($field)) { row.$field = input.$field.clone(); })*
@@ -1155,7 +1153,7 @@ fn apply_group(
     mask: &[String],
 ) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
-    let wanted = |field: &str| mask.is_empty() || mask.iter().any(|path| path == field);
+    let wanted = |field: &str| masked(mask, field);
     for path in mask {
         if !matches!(
             path.as_str(),
