@@ -52,11 +52,7 @@ pub async fn accept_mailed_invitation(http: &Http, sink: &SmtpSink, email: &str)
         async move { found_some }
     })
     .await;
-    let start = body.find("token=").expect("an acceptance link") + "token=".len();
-    let token: String = body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
+    let token = acceptance_token(&body);
     let accepted = http
         .json(
             "POST",
@@ -67,6 +63,15 @@ pub async fn accept_mailed_invitation(http: &Http, sink: &SmtpSink, email: &str)
         .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
     login(http, email).await
+}
+
+/// The token of the acceptance link (`…?token=…`) in an e-mail's text.
+pub fn acceptance_token(text: &str) -> String {
+    let start = text.find("token=").expect("an acceptance link") + "token=".len();
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
 }
 
 /// POSTs and insists on a success.

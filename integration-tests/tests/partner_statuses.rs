@@ -4,53 +4,22 @@
 
 use std::time::Duration;
 
-use essentials_integration_tests::cycle::DEADLINE;
-use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, Stack};
+use essentials_integration_tests::cycle::{DEADLINE, acceptance_token};
+use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Stack};
 use essentials_runtime::smtp_sink::{ReceivedMail, SmtpSink};
 use essentials_runtime::testing::wait_until;
 use serde_json::json;
 
-const PASSWORD: &str = "a good password!";
 const MAIL_WAIT: Duration = Duration::from_secs(30);
-
-async fn login(http: &Http, email: &str, password: &str) -> String {
-    let answer = http
-        .json(
-            "POST",
-            "/api/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.body);
-    answer.body["token"].as_str().expect("token").to_owned()
-}
 
 /// Waits for the next e-mail to `to` (after `seen` earlier ones) and returns it.
 async fn next_mail(sink: &SmtpSink, to: &str, seen: usize) -> ReceivedMail {
-    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
-    loop {
-        let mails = sink.messages_to(to);
-        if mails.len() > seen {
-            return mails[seen].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no e-mail {} to {to}",
-            seen + 1
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    sink.wait_for_to(to, seen + 1, MAIL_WAIT).await[seen].clone()
 }
 
 /// The invitation token in an e-mail's acceptance link.
 fn token_in(mail: &ReceivedMail) -> String {
-    let body = mail.text_body().expect("a text body");
-    let start = body.find("token=").expect("an acceptance link") + "token=".len();
-    body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect()
+    acceptance_token(&mail.text_body().expect("a text body"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +31,7 @@ async fn every_partner_status_and_what_it_sends() {
     )
     .await;
     let http = stack.http();
-    let root = login(&http, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let root = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let bank = http
         .json(
             "POST",
@@ -82,7 +51,7 @@ async fn every_partner_status_and_what_it_sends() {
         )
         .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let admin = login(&http, "admin@seed.test", PASSWORD).await;
+    let admin = http.login("admin@seed.test", PASSWORD).await;
 
     // Uninvited: the bank can keep the partner without inviting it; nobody is e-mailed.
     let partner = http
@@ -121,7 +90,7 @@ async fn every_partner_status_and_what_it_sends() {
         )
         .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let partner_user = login(&http, "hello@littleones.test", PASSWORD).await;
+    let partner_user = http.login("hello@littleones.test", PASSWORD).await;
 
     // Awaiting review: the partner fills in its profile and submits; the bank is e-mailed.
     let profile = http
