@@ -86,8 +86,16 @@ pub async fn post(http: &Http, path: &str, token: &str, body: Value) -> Answer {
     answer
 }
 
-fn id(answer: &Answer) -> String {
+/// The `id` of a created row.
+pub fn id(answer: &Answer) -> String {
     answer.body["id"].as_str().expect("an id").to_owned()
+}
+
+/// This time tomorrow (RFC 3339): an `issued_at` for a distribution still to come.
+pub fn tomorrow() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a date")
 }
 
 pub async fn on_hand(http: &Http, admin: &str, item: &str, location: &str) -> i64 {

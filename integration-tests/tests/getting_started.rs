@@ -2,6 +2,7 @@
 //! once, invite and approve in one step, partner groups limit what a partner may request, and
 //! one login working as the bank and as its proxy partner. All four parts behind the gateway.
 
+use essentials_integration_tests::cycle::tomorrow;
 use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Answer, Http, Stack, accept};
 use serde_json::{Value, json};
 
@@ -12,12 +13,6 @@ async fn send(http: &Http, method: &str, path: &str, token: &str, body: Value) -
 fn id(answer: &Answer) -> String {
     assert!(answer.status < 300, "{} {:?}", answer.status, answer.body);
     answer.body["id"].as_str().expect("id").to_owned()
-}
-
-fn tomorrow() -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::days(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("a date")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

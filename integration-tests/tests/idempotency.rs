@@ -2,6 +2,7 @@
 //! body returns the first answer and changes nothing more"): status verbs, edits, a reclaim and
 //! a cancellation, across the partner, inventory and request parts, through the gateway.
 
+use essentials_integration_tests::cycle::id;
 use essentials_integration_tests::{Answer, Http, Stack, bank};
 use serde_json::{Value, json};
 
@@ -35,10 +36,6 @@ async fn partner_events(stack: &Stack, event_type: &str) -> i64 {
         .expect("count");
     pool.close().await;
     count
-}
-
-fn id(answer: &Answer) -> String {
-    answer.body["id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

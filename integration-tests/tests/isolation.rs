@@ -6,6 +6,7 @@
 //! on any route that is neither exercised nor exempted below with a reason. After the matrix,
 //! bank A's rows are read again: no refused call changed anything.
 
+use essentials_integration_tests::cycle::tomorrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -1264,12 +1265,6 @@ async fn get(http: &Http, token: &str, path: &str) -> Value {
     let answer = http.json("GET", path, Some(token), None).await;
     assert_eq!(answer.status, 200, "GET {path}: {:?}", answer.body);
     answer.body
-}
-
-fn tomorrow() -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::days(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("a date")
 }
 
 /// A partner of bank A, approved in one step; the token of its user once they accepted.

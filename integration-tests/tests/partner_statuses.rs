@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use essentials_integration_tests::cycle::{DEADLINE, acceptance_token};
+use essentials_integration_tests::cycle::{DEADLINE, acceptance_token, tomorrow};
 use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Stack};
 use essentials_runtime::smtp_sink::{ReceivedMail, SmtpSink};
 use essentials_runtime::testing::wait_until;
@@ -253,9 +253,7 @@ async fn what_each_partner_status_allows() {
         json!({
             "partner_id": id,
             "storage_location_id": location_id,
-            "issued_at": (time::OffsetDateTime::now_utc() + time::Duration::days(1))
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("a date"),
+            "issued_at": tomorrow(),
             "delivery_method": "pick_up",
             "line_items": [{"item_id": item_id, "quantity": 1}],
         })

@@ -3,6 +3,7 @@
 //! e-mails, no double fulfilment, consistent stock, calls spread over both replicas); a part
 //! killed mid-flow and started again, and the flow completes with nothing lost or doubled.
 
+use essentials_integration_tests::cycle::tomorrow;
 use essentials_integration_tests::cycle::{
     self, DEADLINE, Suite, on_hand, post, stocked_bank, wait_for_subject, wait_outstanding,
 };
@@ -243,12 +244,6 @@ async fn a_part_killed_mid_flow_comes_back_and_the_flow_completes() {
     cycle::assert_no_duplicate_emails(&sink);
     suite.stop().await;
     sink.stop().await;
-}
-
-fn tomorrow() -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::days(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("a date")
 }
 
 fn distribution_emails(sink: &SmtpSink, to: &str) -> usize {
