@@ -290,37 +290,13 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// The newest invitation token the partner part wrote for `email` (user.invited or
-/// partner.invited), read from its outbox as the notification part would receive it.
+/// The newest invitation token the partner part wrote for `email` (see
+/// [`testing::invitation_token`]).
 pub async fn invitation_token(settings: &Settings, email: &str) -> String {
-    use essentials_proto::events::EventPayload;
-    use essentials_proto::events::v1 as events;
-    use prost::Message;
     let pool = essentials_runtime::db::pool(settings, "partner").expect("pool");
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT event_type, envelope FROM outbox
-         WHERE event_type IN ('user.invited', 'partner.invited') ORDER BY seq",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("outbox");
+    let token = testing::invitation_token(&pool, email).await;
     pool.close().await;
-    let mut token = None;
-    for (event_type, bytes) in rows {
-        let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
-        let payload = envelope.payload.expect("payload");
-        let (invitee, found) = if event_type == events::UserInvited::EVENT_TYPE {
-            let event = events::UserInvited::from_any(&payload).expect("user.invited");
-            (event.invitee, event.invitation_token)
-        } else {
-            let event = events::PartnerInvited::from_any(&payload).expect("partner.invited");
-            (event.invitee, event.invitation_token)
-        };
-        if invitee.is_some_and(|person| person.email == email) {
-            token = Some(found);
-        }
-    }
-    token.expect("an invitation for that e-mail")
+    token
 }
 
 /// The password the tests' users choose when they accept an invitation.

@@ -10,11 +10,11 @@ use essentials_proto::partner::v1::auth_service_client::AuthServiceClient;
 use essentials_proto::partner::v1::organization_service_client::OrganizationServiceClient;
 use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::partner::v1::user_service_client::UserServiceClient;
-use essentials_runtime::testing::{self, wait_until};
+use essentials_runtime::testing::{self, authorized, wait_until};
 use essentials_runtime::{CancellationToken, Settings};
 use prost::Message;
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -111,32 +111,7 @@ impl Suite {
 
     /// The newest invitation token sent to `email` (user.invited or partner.invited).
     async fn invitation_token(&self, email: &str) -> String {
-        let from_users = self
-            .events::<events::UserInvited>()
-            .await
-            .into_iter()
-            .filter(|event| {
-                event
-                    .invitee
-                    .as_ref()
-                    .is_some_and(|person| person.email == email)
-            })
-            .map(|event| event.invitation_token);
-        let from_partners = self
-            .events::<events::PartnerInvited>()
-            .await
-            .into_iter()
-            .filter(|event| {
-                event
-                    .invitee
-                    .as_ref()
-                    .is_some_and(|person| person.email == email)
-            })
-            .map(|event| event.invitation_token);
-        from_users
-            .chain(from_partners)
-            .last()
-            .expect("an invitation")
+        testing::invitation_token(&self.pool, email).await
     }
 
     async fn accept(&self, token: &str) -> Result<pb::User, tonic::Status> {
@@ -214,15 +189,6 @@ impl Suite {
             .await
             .map(|answer| answer.into_inner().partner.unwrap_or_default())
     }
-}
-
-fn authorized<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
 }
 
 fn status_of(partner: &pb::Partner) -> pb::PartnerStatus {

@@ -19,8 +19,8 @@ use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::bus::{NewEvent, enqueue};
 use essentials_runtime::testing::{self, wait_until};
 use essentials_runtime::{CancellationToken, Settings};
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -53,14 +53,7 @@ async fn serving(channel: Channel) -> bool {
         })
 }
 
-fn authorized<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
+use essentials_runtime::testing::authorized;
 
 fn reason(status: &tonic::Status) -> Option<String> {
     essentials_runtime::ServiceError::from_status(status).reason
@@ -191,26 +184,7 @@ impl Suite {
 
     /// Accepts the newest invitation to `email` and signs in.
     async fn accept_and_login(&self, email: &str) -> String {
-        let mut tokens: Vec<(String, String)> = Vec::new();
-        for event in self.events::<events::UserInvited>(&self.partner_pool).await {
-            if let Some(invitee) = event.invitee {
-                tokens.push((invitee.email, event.invitation_token));
-            }
-        }
-        for event in self
-            .events::<events::PartnerInvited>(&self.partner_pool)
-            .await
-        {
-            if let Some(invitee) = event.invitee {
-                tokens.push((invitee.email, event.invitation_token));
-            }
-        }
-        let token = tokens
-            .into_iter()
-            .rev()
-            .find(|(to, _)| to == email)
-            .map(|(_, token)| token)
-            .expect("an invitation");
+        let token = essentials_runtime::testing::invitation_token(&self.partner_pool, email).await;
         AuthServiceClient::new(self.partner.clone())
             .accept_invitation(pb::AcceptInvitationRequest {
                 token,

@@ -82,6 +82,50 @@ pub async fn outbox_events<P: essentials_proto::events::EventPayload>(
         .collect()
 }
 
+/// The newest invitation token the partner part wrote for `email` (`user.invited` or
+/// `partner.invited`), read from its outbox (`partner_pool`) as the notification part receives it.
+pub async fn invitation_token(partner_pool: &sqlx::PgPool, email: &str) -> String {
+    use essentials_proto::events::EventPayload;
+    use essentials_proto::events::v1 as events;
+    use prost::Message;
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT event_type, envelope FROM outbox WHERE event_type = ANY($1) ORDER BY seq",
+    )
+    .bind([
+        events::UserInvited::EVENT_TYPE,
+        events::PartnerInvited::EVENT_TYPE,
+    ])
+    .fetch_all(partner_pool)
+    .await
+    .expect("outbox");
+    let mut newest = None;
+    for (event_type, bytes) in rows {
+        let envelope = events::EventEnvelope::decode(bytes.as_slice()).expect("envelope");
+        let payload = envelope.payload.expect("payload");
+        let (invitee, token) = if event_type == events::UserInvited::EVENT_TYPE {
+            let event = events::UserInvited::from_any(&payload).expect("user.invited");
+            (event.invitee, event.invitation_token)
+        } else {
+            let event = events::PartnerInvited::from_any(&payload).expect("partner.invited");
+            (event.invitee, event.invitation_token)
+        };
+        if invitee.is_some_and(|person| person.email == email) {
+            newest = Some(token);
+        }
+    }
+    newest.unwrap_or_else(|| panic!("no invitation for {email}"))
+}
+
+/// `message` with `authorization: Bearer <token>`, as a caller sends it.
+pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
 /// Waits until `condition` holds, checking every 25 ms; fails with `what` at the deadline.
 pub async fn wait_until<F, Fut>(deadline: Duration, what: &str, mut condition: F)
 where

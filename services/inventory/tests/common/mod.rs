@@ -214,14 +214,7 @@ pub struct Bank {
     pub channel: Channel,
 }
 
-pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
+pub use essentials_runtime::testing::authorized as with_token;
 
 pub fn line(item_id: &str, quantity: i32) -> LineItem {
     LineItem {

@@ -198,12 +198,7 @@ impl Part {
     }
 
     pub fn authorized<T>(&self, role: Role, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        let value = format!("Bearer {}", self.token(role))
-            .parse()
-            .expect("header");
-        request.metadata_mut().insert("authorization", value);
-        request
+        essentials_runtime::testing::authorized(&self.token(role), message)
     }
 
     pub async fn stop(self) {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use essentials_proto::common::v1::LineItem;
 use essentials_proto::events::EventPayload;
-use essentials_proto::events::v1 as events;
 use essentials_proto::inventory::v1 as inv;
 use essentials_proto::inventory::v1::catalog_service_client::CatalogServiceClient;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
@@ -39,14 +38,7 @@ pub const ADMIN_PASSWORD: &str = "root password!";
 pub const PASSWORD: &str = "a good password!";
 const STARTUP: Duration = Duration::from_secs(60);
 
-pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
+pub use essentials_runtime::testing::authorized;
 
 pub fn line(item_id: &str, quantity: i32) -> LineItem {
     LineItem {
@@ -197,23 +189,7 @@ impl Suite {
 
     /// Accepts the newest invitation to `email` and signs in.
     async fn accept_and_login(&self, email: &str) -> String {
-        let mut tokens: Vec<(String, String)> = Vec::new();
-        for event in self.events::<events::UserInvited>().await {
-            if let Some(invitee) = event.invitee {
-                tokens.push((invitee.email, event.invitation_token));
-            }
-        }
-        for event in self.events::<events::PartnerInvited>().await {
-            if let Some(invitee) = event.invitee {
-                tokens.push((invitee.email, event.invitation_token));
-            }
-        }
-        let token = tokens
-            .into_iter()
-            .rev()
-            .find(|(to, _)| to == email)
-            .map(|(_, token)| token)
-            .expect("an invitation");
+        let token = essentials_runtime::testing::invitation_token(&self.partner_pool, email).await;
         AuthServiceClient::new(self.partner.clone())
             .accept_invitation(pb::AcceptInvitationRequest {
                 token,
