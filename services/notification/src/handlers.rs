@@ -168,13 +168,7 @@ impl EmailHandler {
                     emails::distribution_changed(&payload, &context),
                 )
             }
-            events::PartnerDeadlineReminderDue::EVENT_TYPE => {
-                let payload: events::PartnerDeadlineReminderDue = event.payload()?;
-                (
-                    bank_of(event, payload.bank.as_ref()),
-                    emails::deadline_reminder_due(&payload),
-                )
-            }
+            // partner.deadline_reminder_due is logged by `log_deadline_reminder`, not here.
             _ => (bank_of(event, None), None),
         };
         Ok(result)

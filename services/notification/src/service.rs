@@ -154,34 +154,31 @@ impl Notifications {
             .map_err(internal)?;
         let rebuilt = rebuild::read(&self.owners, principal, as_of, today, &projected).await?;
 
-        let mut transaction = self.pool.begin().await?;
-        repo::replace_requests(&mut transaction, organization_id, as_of, &rebuilt.requests)
-            .await
-            .map_err(rebuild_write_error)?;
-        repo::replace_partner_reviews(
-            &mut transaction,
-            organization_id,
-            as_of,
-            &rebuilt.awaiting_review,
-        )
-        .await
-        .map_err(rebuild_write_error)?;
-        repo::replace_stock_levels(&mut transaction, organization_id, as_of, &rebuilt.stock)
-            .await
-            .map_err(rebuild_write_error)?;
-        repo::replace_distributions(
-            &mut transaction,
-            organization_id,
-            as_of,
-            &rebuilt.distributions,
-            &rebuilt.reclaimed,
-        )
-        .await
-        .map_err(rebuild_write_error)?;
-        repo::bump_dashboard_version(&mut transaction, organization_id)
-            .await
-            .map_err(rebuild_write_error)?;
-        transaction.commit().await.map_err(rebuild_write_error)?;
+        let write = async {
+            let mut transaction = self.pool.begin().await?;
+            repo::replace_requests(&mut transaction, organization_id, as_of, &rebuilt.requests)
+                .await?;
+            repo::replace_partner_reviews(
+                &mut transaction,
+                organization_id,
+                as_of,
+                &rebuilt.awaiting_review,
+            )
+            .await?;
+            repo::replace_stock_levels(&mut transaction, organization_id, as_of, &rebuilt.stock)
+                .await?;
+            repo::replace_distributions(
+                &mut transaction,
+                organization_id,
+                as_of,
+                &rebuilt.distributions,
+                &rebuilt.reclaimed,
+            )
+            .await?;
+            repo::bump_dashboard_version(&mut transaction, organization_id).await?;
+            transaction.commit().await
+        };
+        write.await.map_err(rebuild_write_error)?;
         tracing::info!(
             %organization_id,
             requests = rebuilt.requests.len(),

@@ -822,12 +822,6 @@ pub fn listed_deadline_reminder(
     })
 }
 
-/// The e-mail of `partner.deadline_reminder_due`; never to a deactivated partner.
-pub fn deadline_reminder_due(event: &events::PartnerDeadlineReminderDue) -> Option<OutgoingEmail> {
-    let due = due_deadline_reminder(event).ok()??;
-    deadline_reminder(&due.reminder)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1013,7 +1007,13 @@ mod tests {
         let mut no_day = deadline_event(&id, PartnerStatus::Approved);
         no_day.reminder_date = String::new();
         assert!(due_deadline_reminder(&no_day).is_err());
-        assert!(deadline_reminder_due(&no_day).is_none());
+        assert!(
+            due_deadline_reminder(&no_day)
+                .ok()
+                .flatten()
+                .and_then(|due| deadline_reminder(&due.reminder))
+                .is_none()
+        );
     }
 
     #[test]
