@@ -573,23 +573,16 @@ impl Inventory {
             &mut problems,
         )
         .await?;
-        let context = {
-            let items = repo::catalog::get_items(&mut transaction, org, &item_ids, raises).await?;
-            let mut context = context;
-            // Share-locked when stock goes back there, so it cannot be deactivated meanwhile.
-            for location in repo::catalog::get_locations(
-                &mut transaction,
-                org,
-                &[old.storage_location_id, new.storage_location_id],
-                raises,
-            )
-            .await?
-            {
-                context.locations.insert(location.id, location);
-            }
-            context.items = items.into_iter().map(|item| (item.id, item)).collect();
-            context
-        };
+        let items = repo::catalog::get_items(&mut transaction, org, &item_ids, raises).await?;
+        let mut context = with_locations(
+            &mut transaction,
+            org,
+            context,
+            &[old.storage_location_id, new.storage_location_id],
+            raises,
+        )
+        .await?;
+        context.items = items.into_iter().map(|item| (item.id, item)).collect();
         for (index, line) in new.lines.iter().enumerate() {
             match context.items.get(&line.item_id) {
                 None => problems.push(FieldViolation::new(
@@ -606,7 +599,7 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(prefix_lines(problems)));
         }
-        refuse_raises_into_inactive(&changes, &context)?;
+        refuse_raises_into_inactive(&changes, &context, &EDIT_REFUSAL)?;
         let mut low_stock = Vec::new();
         if !changes.is_empty() {
             let outcome = move_stock(
@@ -709,6 +702,7 @@ impl Inventory {
             org,
             context,
             &[distribution.storage_location_id],
+            false,
         )
         .await?;
         let completed = DistributionCompleted {
@@ -742,22 +736,19 @@ impl Inventory {
         // deactivating either needs it empty, and this keeps that true until we commit.
         let item_ids: Vec<ItemId> = distribution.lines.iter().map(|l| l.item_id).collect();
         let items = repo::catalog::get_items(&mut transaction, org, &item_ids, true).await?;
-        let locations = repo::catalog::get_locations(
+        let context = with_locations(
             &mut transaction,
             org,
+            StockContext {
+                items: items.into_iter().map(|item| (item.id, item)).collect(),
+                ..StockContext::default()
+            },
             &[distribution.storage_location_id],
             true,
         )
         .await?;
-        let context = StockContext {
-            items: items.into_iter().map(|item| (item.id, item)).collect(),
-            locations: locations
-                .into_iter()
-                .map(|location| (location.id, location))
-                .collect(),
-        };
-        refuse_reclaim_into_inactive(&distribution, &context)?;
         let changes = into_changes(distribution.storage_location_id, &distribution.lines, 1);
+        refuse_raises_into_inactive(&changes, &context, &RECLAIM_REFUSAL)?;
         move_stock(
             &mut transaction,
             org,
@@ -802,47 +793,42 @@ impl Inventory {
     }
 }
 
-/// A reclaim puts the stock back; a deactivated item or location must stay empty (that is what
-/// let it be deactivated), so the reclaim is refused until they are reactivated, as the
-/// reference disables Reclaim for distributions with inactive items. Nothing has changed yet.
-fn refuse_reclaim_into_inactive(
-    distribution: &Distribution,
-    context: &StockContext,
-) -> Result<(), ServiceError> {
-    let mut inactive: Vec<&str> = distribution
-        .lines
-        .iter()
-        .filter_map(|line| context.items.get(&line.item_id))
-        .filter(|item| !item.active)
-        .map(|item| item.name.as_str())
-        .collect();
-    inactive.sort_unstable();
-    if !inactive.is_empty() {
-        return Err(ServiceError::failed_precondition(
-            "ITEMS_INACTIVE",
-            format!(
-                "Reclaim failed: the following items are currently inactive: {}. Reactivate them, then reclaim the distribution.",
-                inactive.join(", ")
-            ),
-        ));
-    }
-    match context.locations.get(&distribution.storage_location_id) {
-        Some(location) if !location.active => Err(ServiceError::failed_precondition(
-            "STORAGE_LOCATION_INACTIVE",
-            format!(
-                "Reclaim failed: {} is deactivated. Reactivate it, then reclaim the distribution.",
-                location.name
-            ),
-        )),
-        _ => Ok(()),
-    }
+/// How a refusal to put stock back into a deactivated item or location is worded.
+struct InactiveRefusal {
+    items: fn(&str) -> String,
+    location: fn(&str) -> String,
 }
 
-/// An edit that gives stock back (a smaller quantity, a removed line, another location) must not
-/// put it into a deactivated location or item: they stay empty, as for a reclaim.
+/// A reclaim, in the reference's words: it disables Reclaim for distributions with inactive
+/// items, and a deactivated location must stay empty (that is what let it be deactivated).
+const RECLAIM_REFUSAL: InactiveRefusal = InactiveRefusal {
+    items: |names| {
+        format!(
+            "Reclaim failed: the following items are currently inactive: {names}. Reactivate them, then reclaim the distribution."
+        )
+    },
+    location: |name| {
+        format!(
+            "Reclaim failed: {name} is deactivated. Reactivate it, then reclaim the distribution."
+        )
+    },
+};
+
+const EDIT_REFUSAL: InactiveRefusal = InactiveRefusal {
+    items: |names| {
+        format!("The edit would return stock of inactive items: {names}. Reactivate them first.")
+    },
+    location: |name| {
+        format!("The edit would return stock to {name}, which is deactivated. Reactivate it first.")
+    },
+};
+
+/// Stock given back (a reclaim; an edit's smaller quantity, removed line or other location) must
+/// not go into a deactivated location or item: they stay empty. Nothing has changed yet.
 fn refuse_raises_into_inactive(
     changes: &[crate::domain::StockChange],
     context: &StockContext,
+    wording: &InactiveRefusal,
 ) -> Result<(), ServiceError> {
     let raises = || changes.iter().filter(|change| change.quantity_change > 0);
     let mut inactive_items: Vec<&str> = raises()
@@ -855,10 +841,7 @@ fn refuse_raises_into_inactive(
     if !inactive_items.is_empty() {
         return Err(ServiceError::failed_precondition(
             "ITEMS_INACTIVE",
-            format!(
-                "The edit would return stock of inactive items: {}. Reactivate them first.",
-                inactive_items.join(", ")
-            ),
+            (wording.items)(&inactive_items.join(", ")),
         ));
     }
     let inactive_location = raises()
@@ -867,10 +850,7 @@ fn refuse_raises_into_inactive(
     match inactive_location {
         Some(location) => Err(ServiceError::failed_precondition(
             "STORAGE_LOCATION_INACTIVE",
-            format!(
-                "The edit would return stock to {}, which is deactivated. Reactivate it first.",
-                location.name
-            ),
+            (wording.location)(&location.name),
         )),
         None => Ok(()),
     }

@@ -301,6 +301,7 @@ impl Inventory {
             org,
             context,
             &[donation.storage_location_id],
+            false,
         )
         .await?;
         let changes = into_changes(donation.storage_location_id, &donation.lines, -1);
@@ -473,6 +474,7 @@ impl Inventory {
             org,
             context,
             &[purchase.storage_location_id],
+            false,
         )
         .await?;
         let changes = into_changes(purchase.storage_location_id, &purchase.lines, -1);
@@ -733,7 +735,7 @@ impl Inventory {
             &mut problems,
         )
         .await?;
-        let context = with_locations(&mut transaction, org, context, &locations).await?;
+        let context = with_locations(&mut transaction, org, context, &locations, false).await?;
         let changes = plan_changes(
             into_changes(transfer.to_storage_location_id, &transfer.lines, -1)
                 .into_iter()
@@ -1001,15 +1003,17 @@ pub fn into_changes(location: StorageLocationId, lines: &[Line], sign: i32) -> V
     }))
 }
 
-/// Adds locations (active or not) to a context, for names in errors and events.
+/// Adds locations (active or not) to a context, for names in errors and events; `share_lock` when stock goes back into them, so that none
+/// can be deactivated (it must be empty for that) until the caller commits.
 pub async fn with_locations(
     connection: &mut sqlx::PgConnection,
     organization_id: OrganizationId,
     mut context: StockContext,
     locations: &[StorageLocationId],
+    share_lock: bool,
 ) -> Result<StockContext, ServiceError> {
     for location in
-        repo::catalog::get_locations(connection, organization_id, locations, false).await?
+        repo::catalog::get_locations(connection, organization_id, locations, share_lock).await?
     {
         context.locations.insert(location.id, location);
     }
