@@ -270,16 +270,21 @@ pub fn unique_violation(error: &sqlx::Error) -> Option<String> {
     }
 }
 
+/// The database could not be reached: no connection, the pool timed out or closed, or the
+/// connection broke (SQLSTATE class 08). Worth a retry, not the caller's fault.
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    ) || sqlstate(error).is_some_and(|state| state.starts_with("08"))
+}
+
 impl From<sqlx::Error> for ServiceError {
     /// Database failures that no caller mapped are the server's fault, or a lost connection.
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            _ if database_unreachable(&error) => {
                 tracing::warn!(error = %error, "database unavailable");
-                Self::new(Code::Unavailable, "the database is unavailable, try again")
-            }
-            _ if sqlstate(&error).is_some_and(|state| state.starts_with("08")) => {
-                tracing::warn!(error = %error, "database connection lost");
                 Self::new(Code::Unavailable, "the database is unavailable, try again")
             }
             // Serialization failure or deadlock: the client may retry.

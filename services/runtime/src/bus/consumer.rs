@@ -378,18 +378,12 @@ fn database_unreachable(error: &HandlerError) -> bool {
     };
     error
         .chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed,
-            ) => true,
-            // Class 08: connection exceptions; 57P0x: the server is shutting down or starting.
-            Some(sqlx::Error::Database(database)) => database
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
-            _ => false,
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(|cause| {
+            crate::error::database_unreachable(cause)
+                || matches!(cause, sqlx::Error::Tls(_))
+                // 57P0x: the server is shutting down or starting.
+                || crate::error::sqlstate(cause).is_some_and(|code| code.starts_with("57P0"))
         })
 }
 
