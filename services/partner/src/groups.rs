@@ -142,24 +142,23 @@ fn owned_by_bank<T>(
 }
 
 impl App {
-    /// Asks the inventory part that `raw` (when set) is a storage location of the caller's bank:
-    /// a bank's or a partner's default location must never name another bank's.
+    /// Asks the inventory part that `location` (when set) is a storage location of the caller's
+    /// bank: a bank's or a partner's default location must never name another bank's.
     pub async fn check_storage_location(
         &self,
         principal: &Principal,
-        raw: &str,
+        location: Option<Uuid>,
     ) -> Result<(), ServiceError> {
         // Who may not change it at all hears that first, not the inventory part's refusal.
         principal.require_bank_staff()?;
-        // Not an id at all: the field's own parse names it.
-        if Uuid::parse_str(raw.trim()).is_err() {
+        let Some(location) = location else {
             return Ok(());
-        }
+        };
         let answer = StorageLocationServiceClient::new(self.inventory.clone())
             .get_storage_location(forward(
                 principal,
                 inventory::GetStorageLocationRequest {
-                    storage_location_id: raw.trim().to_owned(),
+                    storage_location_id: location.to_string(),
                 },
             ))
             .await;

@@ -565,10 +565,14 @@ impl OrganizationService for Grpc {
         let message = request.into_inner();
         let input = message.organization.unwrap_or_default();
         let mask = mask_paths(message.update_mask);
-        if masked(&mask, "default_storage_location_id") {
-            self.app
-                .check_storage_location(&caller, &input.default_storage_location_id)
-                .await?;
+        // A location that is no UUID is named by the update's own parse.
+        if masked(&mask, "default_storage_location_id")
+            && let Ok(location) = optional_id(
+                "default_storage_location_id",
+                &input.default_storage_location_id,
+            )
+        {
+            self.app.check_storage_location(&caller, location).await?;
         }
         let organization = self
             .app
@@ -734,7 +738,7 @@ impl PartnerService for Grpc {
             return Err(ServiceError::invalid(violations).into());
         }
         self.app
-            .check_storage_location(&caller, &input.default_storage_location_id)
+            .check_storage_location(&caller, row.default_storage_location_id)
             .await?;
         let partner = self
             .app
@@ -840,10 +844,14 @@ impl PartnerService for Grpc {
         let input = message.partner.unwrap_or_default();
         let partner_id = id("partner.id", &input.id)?;
         let mask = mask_paths(message.update_mask);
-        if masked(&mask, "default_storage_location_id") {
-            self.app
-                .check_storage_location(&caller, &input.default_storage_location_id)
-                .await?;
+        // A location that is no UUID is named by the update's own parse.
+        if masked(&mask, "default_storage_location_id")
+            && let Ok(location) = optional_id(
+                "default_storage_location_id",
+                &input.default_storage_location_id,
+            )
+        {
+            self.app.check_storage_location(&caller, location).await?;
         }
         let partner = self
             .app
