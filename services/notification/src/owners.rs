@@ -16,7 +16,7 @@ use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::request::v1 as request;
 use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::auth::{Principal, forward};
-use essentials_runtime::{Code, ServiceError, Settings};
+use essentials_runtime::{ServiceError, Settings};
 use time::Date;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -46,13 +46,7 @@ fn upstream_error(part: &str, status: &tonic::Status) -> ServiceError {
             "the {part} part refused our question: {}",
             status.message()
         )),
-        code => {
-            tracing::warn!(part, ?code, message = status.message(), "a part failed");
-            ServiceError::new(
-                Code::Unavailable,
-                format!("the {part} part is unavailable, try again"),
-            )
-        }
+        _ => ServiceError::part_unavailable(part, status),
     }
 }
 

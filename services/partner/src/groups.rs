@@ -131,13 +131,7 @@ fn owned_by_bank<T>(
             field,
             format!("is not {what} of this bank"),
         ))),
-        Err(status) => {
-            tracing::warn!(%status, "inventory part did not answer an ownership check");
-            Err(ServiceError::new(
-                Code::Unavailable,
-                format!("{what} cannot be checked right now; try again"),
-            ))
-        }
+        Err(status) => Err(ServiceError::part_unavailable("inventory", &status)),
     }
 }
 

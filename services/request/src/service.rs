@@ -89,13 +89,7 @@ fn upstream_error(part: &str, what: &str, status: &tonic::Status) -> ServiceErro
         | tonic::Code::Unauthenticated
         | tonic::Code::InvalidArgument
         | tonic::Code::FailedPrecondition => ServiceError::from_status(status),
-        code => {
-            tracing::warn!(part, ?code, message = status.message(), "a part failed");
-            ServiceError::new(
-                Code::Unavailable,
-                format!("the {part} part is unavailable, try again"),
-            )
-        }
+        _ => ServiceError::part_unavailable(part, status),
     }
 }
 

@@ -204,6 +204,16 @@ impl ServiceError {
         self
     }
 
+    /// Another part failed in a way our caller cannot act on but by retrying (it is down, timed
+    /// out, or answered with an error of its own): logged, and UNAVAILABLE to the caller.
+    pub fn part_unavailable(part: &str, status: &tonic::Status) -> Self {
+        tracing::warn!(part, code = ?status.code(), message = status.message(), "a part failed");
+        Self::new(
+            Code::Unavailable,
+            format!("the {part} part is unavailable, try again"),
+        )
+    }
+
     /// Reads a status received from another part, keeping its details.
     pub fn from_status(status: &tonic::Status) -> Self {
         let details = status.get_error_details();
