@@ -49,6 +49,42 @@ async fn retried_state_changes_return_the_first_answer_and_change_nothing_more()
     let http = stack.http();
     let admin = bank(&stack, "Retry Bank", "admin@retry.test").await;
 
+    // Partner part: a create, retried, is answered from the claim its own transaction made.
+    let body = json!({"name": "Created Once", "email": "once@retry.test"});
+    let created = with_key(
+        &http,
+        "POST",
+        "/api/v1/partners",
+        &admin,
+        "create-1",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let created_again = with_key(
+        &http,
+        "POST",
+        "/api/v1/partners",
+        &admin,
+        "create-1",
+        Some(body),
+    )
+    .await;
+    assert_eq!(created_again.status, 201, "{:?}", created_again.body);
+    assert_eq!(created_again.body, created.body, "the first answer");
+    assert_eq!(partner_events(&stack, "partner.created").await, 1);
+    let other_body = with_key(
+        &http,
+        "POST",
+        "/api/v1/partners",
+        &admin,
+        "create-1",
+        Some(json!({"name": "Someone Else", "email": "else@retry.test"})),
+    )
+    .await;
+    assert_eq!(other_body.status, 422, "{:?}", other_body.body);
+    assert_eq!(other_body.body["error"]["reason"], "IDEMPOTENCY_KEY_REUSED");
+
     // Partner part: approve, retried.
     let partner = http
         .json(

@@ -88,5 +88,6 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
             consumer.run(context.shutdown.clone()),
         )],
         startup: Vec::new(),
+        not_idempotent: Vec::new(),
     })
 }

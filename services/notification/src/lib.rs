@@ -118,5 +118,7 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
         service_names: vec![NOTIFICATION_SERVICE, DASHBOARD_SERVICE],
         workers,
         startup: Vec::new(),
+        // A stream: its answers are never buffered and stored.
+        not_idempotent: vec!["/essentials.notification.v1.DashboardService/WatchDashboard"],
     })
 }

@@ -85,6 +85,13 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
         ],
         workers: vec![reminders, activity],
         startup: vec![bootstrap],
+        // Sign-in, tokens and credentials carry secrets; creating and importing partners claim
+        // their request_id in their own transaction (so do service accounts, in AuthService).
+        not_idempotent: vec![
+            "/essentials.partner.v1.AuthService/",
+            "/essentials.partner.v1.PartnerService/CreatePartner",
+            "/essentials.partner.v1.PartnerService/ImportPartners",
+        ],
     })
 }
 

@@ -58,5 +58,6 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
         service_names: vec!["essentials.request.v1.RequestService"],
         workers: vec![consumer],
         startup: Vec::new(),
+        not_idempotent: Vec::new(),
     })
 }

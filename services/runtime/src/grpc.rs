@@ -140,7 +140,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let open = self.open.load(std::sync::atomic::Ordering::Acquire);
-        if open || request.uri().path().starts_with("/grpc.") {
+        if open || request.uri().path().starts_with(HEALTH_AND_REFLECTION) {
             return Box::pin(self.inner.call(request));
         }
         Box::pin(std::future::ready(Ok(tonic::Status::unavailable(
@@ -248,6 +248,10 @@ fn split_path(path: &str) -> (String, String) {
         None => (trimmed.to_owned(), String::new()),
     }
 }
+
+/// The path prefix of the gRPC health and reflection services, which every part serves from
+/// its first second and which no part-level layer (ready gate, idempotency) concerns.
+pub const HEALTH_AND_REFLECTION: &str = "/grpc.";
 
 fn endpoint(uri: &str) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(uri.to_owned())?

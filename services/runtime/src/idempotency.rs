@@ -3,6 +3,8 @@
 //! click, a second tab) gets the first answer back and changes nothing. A concurrent retry waits
 //! on the claim row until the first commits. Reusing a key for a different request is refused.
 
+use std::sync::Arc;
+
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -163,14 +165,6 @@ pub fn attach_client_key<T>(request: &mut tonic::Request<T>) {
     }
 }
 
-/// Calls the layer leaves alone: health and reflection, and sign-in, tokens and credentials,
-/// whose answers carry secrets that must never be stored (their creating calls take a
-/// `request_id` of their own where a retry matters).
-const NOT_IDEMPOTENT_HERE: &[&str] = &["/grpc.", "/essentials.partner.v1.AuthService/"];
-
-/// Server-streaming methods: their answers are never buffered and stored.
-const STREAMING_METHODS: &[&str] = &["/WatchDashboard"];
-
 /// The largest request the layer buffers (tonic's own default message limit).
 const MAX_BUFFERED_REQUEST: usize = 4 * 1024 * 1024;
 
@@ -183,8 +177,9 @@ const ABANDONED_AFTER_SECONDS: i64 = 120;
 /// the same key and request gets that answer back byte for byte and runs nothing; the same key
 /// with another request is refused with [`KEY_REUSED`]; a retry while the first still runs is
 /// ABORTED. A failed call releases its key (its transaction changed nothing), so it can be
-/// retried; so does a call dropped midway (a timeout, a client gone). Health, reflection, the
-/// sign-in and credential calls (their answers carry secrets) and streams are left alone.
+/// retried; so does a call dropped midway (a timeout, a client gone). Health and reflection are
+/// left alone, and so is whatever the part names in `PartServices::not_idempotent` (streams,
+/// calls whose answers carry secrets, creating calls that claim their own `request_id`).
 ///
 /// Creating calls also claim their `request_id` inside their own transaction (see [`claim`]),
 /// which stays exact even if the process dies between commit and storing the answer; this layer
@@ -194,11 +189,21 @@ const ABANDONED_AFTER_SECONDS: i64 = 120;
 pub struct IdempotencyLayer {
     pool: sqlx::PgPool,
     verifier: crate::auth::TokenVerifier,
+    /// Method path prefixes the part keeps out of the layer (see `PartServices::not_idempotent`).
+    skipped: Arc<[&'static str]>,
 }
 
 impl IdempotencyLayer {
-    pub fn new(pool: sqlx::PgPool, verifier: crate::auth::TokenVerifier) -> Self {
-        Self { pool, verifier }
+    pub fn new(
+        pool: sqlx::PgPool,
+        verifier: crate::auth::TokenVerifier,
+        skipped: Vec<&'static str>,
+    ) -> Self {
+        Self {
+            pool,
+            verifier,
+            skipped: skipped.into(),
+        }
     }
 }
 
@@ -265,12 +270,8 @@ where
             .filter(|key| !key.is_empty())
             .map(str::to_owned);
         let path = request.uri().path();
-        let applies = !NOT_IDEMPOTENT_HERE
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-            && !STREAMING_METHODS
-                .iter()
-                .any(|method| path.ends_with(method));
+        let applies = !path.starts_with(crate::grpc::HEALTH_AND_REFLECTION)
+            && !layer.skipped.iter().any(|prefix| path.starts_with(prefix));
         let key = key.filter(|_| applies);
         let Some(key) = key else {
             return Box::pin(async move {

@@ -66,6 +66,11 @@ pub struct PartServices {
     /// Tasks that finish before the part reports SERVING (e.g. creating the configured first
     /// user), so that a caller who waits for readiness finds their effects.
     pub startup: Vec<Worker>,
+    /// Method path prefixes (`/package.Service/` or `/package.Service/Method`) the idempotency
+    /// layer leaves alone: streams (never buffered), calls whose answers carry secrets that must
+    /// never be stored, and creating calls that claim their `request_id` inside their own
+    /// transaction (a second claim in the layer would only add writes).
+    pub not_idempotent: Vec<&'static str>,
 }
 
 /// How a service crate describes itself to the runtime.
@@ -147,7 +152,8 @@ pub async fn run(
         workers_shutdown.clone(),
     ));
     tracing::info!(part = spec.name, addr = %address, "listening");
-    let idempotency = crate::idempotency::IdempotencyLayer::new(pool.clone(), verifier);
+    let idempotency =
+        crate::idempotency::IdempotencyLayer::new(pool.clone(), verifier, services.not_idempotent);
     let served = crate::grpc::serve(
         listener,
         services.routes,

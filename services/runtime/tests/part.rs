@@ -24,6 +24,7 @@ fn build(_context: &PartContext) -> anyhow::Result<PartServices> {
         service_names: Vec::new(),
         workers: Vec::new(),
         startup: Vec::new(),
+        not_idempotent: Vec::new(),
     })
 }
 
