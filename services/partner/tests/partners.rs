@@ -128,28 +128,11 @@ impl Suite {
     /// A bank with a signed-in org_admin; returns (bank id, admin token).
     async fn bank(&self, name: &str) -> (String, String) {
         let root = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        let admin_email = format!("admin@{}.test", name.to_lowercase().replace(' ', "-"));
-        let created = OrganizationServiceClient::new(self.channel.clone())
-            .create_organization(authorized(
-                &root,
-                pb::CreateOrganizationRequest {
-                    organization: Some(pb::Organization {
-                        name: name.into(),
-                        email: format!("info@{}.test", name.to_lowercase().replace(' ', "-")),
-                        ..Default::default()
-                    }),
-                    admin_email: admin_email.clone(),
-                    admin_name: "Admin".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .expect("bank created")
-            .into_inner();
+        let (bank_id, admin_email) = testing::create_bank(self.channel.clone(), &root, name).await;
         let token = self.invitation_token(&admin_email).await;
         self.accept(&token).await.expect("invitation accepted");
         let admin = self.login(&admin_email, PASSWORD).await;
-        (created.organization.expect("organization").id, admin)
+        (bank_id, admin)
     }
 
     fn partners(&self) -> PartnerServiceClient<Channel> {

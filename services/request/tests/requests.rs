@@ -199,27 +199,10 @@ impl Suite {
     /// A bank with a signed-in org_admin: (bank id, admin token).
     async fn bank(&self, name: &str) -> (String, String) {
         let root = self.login(ADMIN_EMAIL).await;
-        let slug = name.to_lowercase().replace(' ', "-");
-        let admin_email = format!("admin@{slug}.test");
-        let created = OrganizationServiceClient::new(self.partner.clone())
-            .create_organization(authorized(
-                &root,
-                pb::CreateOrganizationRequest {
-                    organization: Some(pb::Organization {
-                        name: name.into(),
-                        email: format!("info@{slug}.test"),
-                        ..Default::default()
-                    }),
-                    admin_email: admin_email.clone(),
-                    admin_name: "Admin".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .expect("bank created")
-            .into_inner();
+        let (bank_id, admin_email) =
+            essentials_runtime::testing::create_bank(self.partner.clone(), &root, name).await;
         let admin = self.accept_and_login(&admin_email).await;
-        (created.organization.expect("organization").id, admin)
+        (bank_id, admin)
     }
 
     /// An org_user of the bank.

@@ -116,6 +116,36 @@ pub async fn invitation_token(partner_pool: &sqlx::PgPool, email: &str) -> Strin
     newest.unwrap_or_else(|| panic!("no invitation for {email}"))
 }
 
+/// A bank created by the super admin (`root`'s token) through the partner part: (its id, its
+/// admin's e-mail, `admin@<name as a slug>.test`, who is invited and has yet to accept).
+pub async fn create_bank(
+    partner: tonic::transport::Channel,
+    root: &str,
+    name: &str,
+) -> (String, String) {
+    use essentials_proto::partner::v1 as pb;
+    let slug = name.to_lowercase().replace(' ', "-");
+    let admin_email = format!("admin@{slug}.test");
+    let created = pb::organization_service_client::OrganizationServiceClient::new(partner)
+        .create_organization(authorized(
+            root,
+            pb::CreateOrganizationRequest {
+                organization: Some(pb::Organization {
+                    name: name.into(),
+                    email: format!("info@{slug}.test"),
+                    ..Default::default()
+                }),
+                admin_email: admin_email.clone(),
+                admin_name: "Admin".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("bank created")
+        .into_inner();
+    (created.organization.expect("organization").id, admin_email)
+}
+
 /// `message` with `authorization: Bearer <token>`, as a caller sends it.
 pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);

@@ -209,27 +209,10 @@ impl Suite {
             .try_login(ADMIN_EMAIL, ADMIN_PASSWORD)
             .await
             .expect("root");
-        let slug = name.to_lowercase().replace(' ', "-");
-        let admin_email = format!("admin@{slug}.test");
-        let created = OrganizationServiceClient::new(self.partner.clone())
-            .create_organization(authorized(
-                &root,
-                pb::CreateOrganizationRequest {
-                    organization: Some(pb::Organization {
-                        name: name.into(),
-                        email: format!("info@{slug}.test"),
-                        ..Default::default()
-                    }),
-                    admin_email: admin_email.clone(),
-                    admin_name: "Admin".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .expect("bank created")
-            .into_inner();
+        let (bank_id, admin_email) =
+            essentials_runtime::testing::create_bank(self.partner.clone(), &root, name).await;
         let admin = self.accept_and_login(&admin_email).await;
-        let id = Uuid::parse_str(&created.organization.expect("organization").id).expect("id");
+        let id = Uuid::parse_str(&bank_id).expect("id");
         self.part.organization_id = id;
         Bank { id, admin }
     }
