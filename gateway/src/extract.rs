@@ -229,30 +229,10 @@ impl FromRequestParts<AppState> for ClientAddress {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        let hops = usize::from(state.settings.gateway.forwarded_for_hops);
-        if hops == 0 {
-            return Ok(ClientAddress(peer));
-        }
-        // The right-most `hops` entries were appended by our own proxies; the one before them
-        // is what the outermost proxy saw.
-        let forwarded: Vec<std::net::IpAddr> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|entry| entry.trim().parse().ok())
-            .collect();
-        let chosen = forwarded
-            .len()
-            .checked_sub(hops)
-            .and_then(|index| forwarded.get(index))
-            .copied();
-        Ok(ClientAddress(chosen.or(peer)))
+        Ok(ClientAddress(essentials_runtime::auth::client_address(
+            parts,
+            state.settings.gateway.forwarded_for_hops,
+        )))
     }
 }
 

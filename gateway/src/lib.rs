@@ -81,9 +81,21 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.settings.gateway.max_body_bytes;
     let cors = cors_layer(&state.settings.gateway.cors_origins);
     let (routes, document) = documented_routes().split_for_parts();
+    let web = essentials_web::Web::new(
+        &state.settings,
+        essentials_web::Channels {
+            partner: state.upstreams.partner.clone(),
+            request: state.upstreams.request.clone(),
+            inventory: state.upstreams.inventory.clone(),
+            notification: state.upstreams.notification.clone(),
+        },
+        state.verifier.clone(),
+    );
     routes
         .merge(openapi::router(openapi::finish(document)))
-        .fallback(|| async { ApiError::not_found_route() })
+        .with_state(state)
+        .merge(essentials_web::router(web))
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(pass_idempotency_key_on))
@@ -91,7 +103,16 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+}
+
+/// An unknown path: the API's JSON error under `/api`, the web application's page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found_route().into_response()
+    } else {
+        essentials_web::not_found()
+    }
 }
 
 /// Cross-origin access for the configured origins only (none by default: same-origin clients and

@@ -2,6 +2,7 @@
 //! databases and bus names, and a small HTTP client for the public API that checks every answer
 //! against the gateway's OpenAPI document.
 
+pub mod browser;
 pub mod contract;
 pub mod cycle;
 pub mod processes;

@@ -87,6 +87,20 @@ pub struct PartnerDto {
     review_requested_at: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
+    /// What can be done with the partner now: each action (invite, invite_and_approve,
+    /// submit_for_approval, approve, request_recertification, deactivate, reactivate, delete),
+    /// whether its status allows it, and why not.
+    actions: Vec<PartnerActionDto>,
+}
+
+/// An action on a partner and whether it is allowed now.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PartnerAction)]
+pub struct PartnerActionDto {
+    name: String,
+    allowed: bool,
+    /// Why it is refused; empty when allowed.
+    reason: String,
 }
 
 impl From<pb::Partner> for PartnerDto {
@@ -106,6 +120,15 @@ impl From<pb::Partner> for PartnerDto {
             partner_group_id: optional(partner.partner_group_id),
             default_storage_location_id: optional(partner.default_storage_location_id),
             deletable: partner.deletable,
+            actions: partner
+                .actions
+                .into_iter()
+                .map(|action| PartnerActionDto {
+                    name: action.name,
+                    allowed: action.allowed,
+                    reason: action.reason,
+                })
+                .collect(),
         }
     }
 }

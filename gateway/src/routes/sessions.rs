@@ -128,14 +128,7 @@ async fn create_session(
         email: body.email,
         password: body.password,
     });
-    if let Some(address) = client
-        .0
-        .and_then(|address| address.to_string().parse().ok())
-    {
-        request
-            .metadata_mut()
-            .insert("essentials-client-address", address);
-    }
+    essentials_runtime::auth::with_client_address(&mut request, client.0);
     let answer = AuthServiceClient::new(state.upstreams.partner.clone())
         .login(request)
         .await?

@@ -77,6 +77,19 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// The action's name in the API (`POST /partners/{id}/<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transition::Invite => "invite",
+            Transition::InviteAndApprove => "invite_and_approve",
+            Transition::SubmitForApproval => "submit_for_approval",
+            Transition::Approve => "approve",
+            Transition::RequestRecertification => "request_recertification",
+            Transition::Deactivate => "deactivate",
+            Transition::Reactivate => "reactivate",
+        }
+    }
+
     pub const ALL: [Transition; 7] = [
         Transition::Invite,
         Transition::InviteAndApprove,
@@ -195,6 +208,19 @@ pub fn next_status(
             ),
         },
     }
+}
+
+/// Only an uninvited partner without users, requests or distributions may be deleted.
+pub fn check_deletable(name: &str, deletable: bool) -> Result<(), ServiceError> {
+    if deletable {
+        return Ok(());
+    }
+    Err(ServiceError::failed_precondition(
+        reason::NOT_DELETABLE,
+        format!(
+            "{name} cannot be deleted: only uninvited partners without users, requests or distributions can"
+        ),
+    ))
 }
 
 /// Lower-cases and checks an e-mail address; `None` when it is not one.

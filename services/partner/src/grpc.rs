@@ -201,7 +201,31 @@ pub fn partner_to_proto(partner: &PartnerRow) -> pb::Partner {
         review_requested_at: partner.review_requested_at.map(timestamp),
         created_at: Some(timestamp(partner.created_at)),
         updated_at: Some(timestamp(partner.updated_at)),
+        actions: partner_actions(partner),
     }
+}
+
+/// Every action and whether the partner's status allows it, from the one transition table.
+fn partner_actions(partner: &PartnerRow) -> Vec<pb::PartnerAction> {
+    let mut actions: Vec<pb::PartnerAction> = crate::domain::Transition::ALL
+        .into_iter()
+        .map(|transition| {
+            let refusal =
+                crate::domain::next_status(&partner.name, partner.status(), transition).err();
+            pb::PartnerAction {
+                name: transition.name().to_owned(),
+                allowed: refusal.is_none(),
+                reason: refusal.map(|error| error.message).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let refusal = crate::domain::check_deletable(&partner.name, partner.deletable).err();
+    actions.push(pb::PartnerAction {
+        name: "delete".to_owned(),
+        allowed: refusal.is_none(),
+        reason: refusal.map(|error| error.message).unwrap_or_default(),
+    });
+    actions
 }
 
 /// Applies the masked fields of a proto partner to a row (an empty mask means every field).

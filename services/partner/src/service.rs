@@ -1073,15 +1073,7 @@ impl App {
         let partner = self
             .partner_row(&mut transaction, organization_id, id, true)
             .await?;
-        if !partner.deletable {
-            return Err(ServiceError::failed_precondition(
-                reason::NOT_DELETABLE,
-                format!(
-                    "{} cannot be deleted: only uninvited partners without users, requests or distributions can",
-                    partner.name
-                ),
-            ));
-        }
+        crate::domain::check_deletable(&partner.name, partner.deletable)?;
         repo::delete_partner(&mut transaction, organization_id, id).await?;
         transaction.commit().await?;
         Ok(())

@@ -374,6 +374,43 @@ pub fn forward<T>(principal: &Principal, message: T) -> tonic::Request<T> {
     request
 }
 
+/// The client's address: the peer's, or, behind `hops` proxies that append to X-Forwarded-For,
+/// the one the outermost proxy saw.
+pub fn client_address(parts: &http::request::Parts, hops: u8) -> Option<std::net::IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let hops = usize::from(hops);
+    if hops == 0 {
+        return peer;
+    }
+    // The right-most `hops` entries were appended by our own proxies.
+    let forwarded: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    let chosen = forwarded
+        .len()
+        .checked_sub(hops)
+        .and_then(|index| forwarded.get(index))
+        .copied();
+    chosen.or(peer)
+}
+
+/// Marks a sign-in with the client's address, which the partner part throttles by.
+pub fn with_client_address<T>(request: &mut tonic::Request<T>, address: Option<std::net::IpAddr>) {
+    if let Some(value) = address.and_then(|address| address.to_string().parse().ok()) {
+        request
+            .metadata_mut()
+            .insert("essentials-client-address", value);
+    }
+}
+
 /// The PEM blocks in `text` (`-----BEGIN …` to `-----END …-----`), in order.
 fn pem_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();

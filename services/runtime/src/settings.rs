@@ -81,6 +81,10 @@ pub struct GatewaySettings {
     /// Proxies in front of the gateway that append to X-Forwarded-For (0: use the peer's
     /// address). Sign-in throttling per client address uses the address this yields.
     pub forwarded_for_hops: u8,
+    /// Secret (at least 32 characters) that signs the web application's session and CSRF
+    /// cookies; every gateway replica needs the same one. Unset: a random key per process, so
+    /// web sessions end when it restarts.
+    pub cookie_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -213,6 +217,7 @@ impl Default for GatewaySettings {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             forwarded_for_hops: 0,
+            cookie_key: None,
         }
     }
 }
@@ -319,6 +324,14 @@ impl Settings {
                 "database.url",
                 "must start with postgres:// or postgresql://",
             );
+        }
+        if self
+            .gateway
+            .cookie_key
+            .as_ref()
+            .is_some_and(|key| key.len() < 32)
+        {
+            return invalid("gateway.cookie_key", "must be at least 32 characters");
         }
         if !is_identifier(&self.database.prefix) {
             return invalid(

@@ -1,0 +1,368 @@
+//! The web application in a real headless Chromium, against the whole suite (every part,
+//! PostgreSQL, RabbitMQ and an SMTP listener): a bank's staff sign in, walk Getting Started, add
+//! and invite a partner (whose user follows the e-mailed link to set a password), approve it,
+//! distribute, and fulfil a request while the dashboard updates live; forms without this
+//! browser's CSRF token and another bank's pages are refused. Screenshots go to
+//! `docs/screenshots/`.
+
+use std::time::Duration;
+
+use essentials_integration_tests::browser::Browser;
+use essentials_integration_tests::cycle::{id, on_hand, post};
+use essentials_integration_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Http, PASSWORD, Stack};
+use essentials_runtime::smtp_sink::SmtpSink;
+use essentials_runtime::testing::wait_until;
+use serde_json::json;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The path and query of the newest link containing `marker` e-mailed to `email`.
+async fn mailed_link(sink: &SmtpSink, email: &str, marker: &str) -> String {
+    let mut link = String::new();
+    wait_until(DEADLINE, &format!("an e-mail to {email} with {marker}"), || {
+        let found = sink
+            .messages_to(email)
+            .iter()
+            .rev()
+            .filter_map(|mail| mail.text_body())
+            .find_map(|text| {
+                let start = text.find(marker)?;
+                let end = text[start..]
+                    .find(|c: char| c.is_whitespace())
+                    .map_or(text.len(), |end| start + end);
+                Some(text[start..end].to_owned())
+            });
+        let found_some = found.is_some();
+        if let Some(found) = found {
+            link = found;
+        }
+        async move { found_some }
+    })
+    .await;
+    link
+}
+
+/// Signs in through the sign-in page.
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.forget_session().await;
+    browser.goto("/sign-in").await;
+    browser.fill("#email", email).await;
+    browser.fill("#password", password).await;
+    browser.click("form[action='/sign-in'] button[type=submit]").await;
+}
+
+/// A bank made by the super admin through the API; its admin's e-mailed invitation link.
+async fn new_bank(http: &Http, sink: &SmtpSink, name: &str, admin_email: &str) -> String {
+    let root = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let bank = post(
+        http,
+        "/api/v1/organizations",
+        &root,
+        json!({"name": name, "email": "info@bank.test", "admin_email": admin_email}),
+    )
+    .await;
+    assert_eq!(bank.status, 201, "{:?}", bank.body);
+    mailed_link(sink, admin_email, "/invitations/accept?token=").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_staff_work_in_the_browser() {
+    let sink = SmtpSink::start().await.expect("smtp sink");
+    let stack = Stack::everything(sink.url()).await;
+    let http = stack.http();
+    let browser = Browser::start(format!("http://{}", stack.gateway)).await;
+
+    // 1. The bank's admin follows the e-mailed invitation and sets a password in the browser.
+    let invitation = new_bank(&http, &sink, "Web Bank", "admin@web.test").await;
+    browser.goto(&invitation).await;
+    browser.screenshot("accept-invitation").await;
+    browser.fill("#name", "Ada Admin").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#password_confirmation", "not the same!").await;
+    browser.click("main form button[type=submit]").await;
+    let mismatch = browser
+        .wait_text("#password_confirmation-error", "the mismatch shown", |text| !text.is_empty())
+        .await;
+    assert!(mismatch.contains("differ"), "{mismatch}");
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#password_confirmation", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_text("h1", "the dashboard after accepting", |text| text == "Dashboard").await;
+
+    // 2. Sign out; a wrong password is refused on the form with the e-mail kept; then sign in.
+    browser.click("details.account summary").await;
+    browser.click("form[action='/sign-out'] button").await;
+    browser.wait_path("/sign-in").await;
+    browser.fill("#email", "admin@web.test").await;
+    browser.fill("#password", "wrong password!").await;
+    browser.click("form[action='/sign-in'] button[type=submit]").await;
+    let refused = browser
+        .wait_text(".alert.error", "the refusal shown", |text| !text.is_empty())
+        .await;
+    assert!(refused.contains("do not match"), "{refused}");
+    assert_eq!(browser.value("#email").await, "admin@web.test");
+    browser.screenshot("sign-in-refused").await;
+    sign_in(&browser, "admin@web.test", PASSWORD).await;
+    browser.wait_text("h1", "the dashboard", |text| text == "Dashboard").await;
+
+    // 3. Getting Started: each step's link, until the card is gone.
+    let steps = browser.text(".getting-started").await;
+    assert!(steps.contains("Add a storage location"), "{steps}");
+    browser.screenshot("dashboard-getting-started").await;
+    browser.click(".getting-started a[href='/storage_locations/new']").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text("#name-error", "a nameless location refused on the form", |text| !text.is_empty())
+        .await;
+    browser.fill("#name", "Main Warehouse").await;
+    browser.fill("#address", "1 Main St").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text(".getting-started", "the location step done", |text| {
+            text.contains("Storage location added")
+        })
+        .await;
+    // A new bank starts with the base items (so that step is done); staff add their own.
+    assert!(browser.text(".getting-started").await.contains("Items added"));
+    browser.goto("/items/new").await;
+    browser.fill("#name", "Web Diapers").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_text("h1", "back on the dashboard", |text| text == "Dashboard").await;
+
+    // Stock comes in through the API (the inventory pages are another issue's).
+    let admin = http.login("admin@web.test", PASSWORD).await;
+    let items = http
+        .json("GET", "/api/v1/items?page_size=500", Some(&admin), None)
+        .await;
+    let item_id = items.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["name"] == "Web Diapers"))
+        .and_then(|item| item["id"].as_str())
+        .expect("the item added in the browser")
+        .to_owned();
+    let locations = http
+        .json("GET", "/api/v1/storage_locations", Some(&admin), None)
+        .await;
+    let location_id = locations.body["items"][0]["id"]
+        .as_str()
+        .expect("a location")
+        .to_owned();
+    post(
+        &http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 100}]}),
+    )
+    .await;
+
+    // 4. Add a partner: bad input comes back next to its fields, as typed.
+    browser.click(".getting-started a[href='/partners/new']").await;
+    browser.fill("#email", "not an address").await;
+    browser.fill("#notes", "met at the fair").await;
+    browser.click("main form button[type=submit]").await;
+    let name_error = browser
+        .wait_text("#name-error", "the name refused", |text| !text.is_empty())
+        .await;
+    let email_error = browser.text("#email-error").await;
+    assert!(!name_error.is_empty() && !email_error.is_empty(), "{name_error} / {email_error}");
+    assert_eq!(browser.value("#email").await, "not an address");
+    assert_eq!(browser.value("#notes").await, "met at the fair");
+    browser.screenshot("partner-form-errors").await;
+    browser.fill("#name", "Helping Hands").await;
+    browser.fill("#email", "hands@partner.test").await;
+    browser.click("main form button[type=submit]").await;
+    let partner_path = browser.wait_path("/partners/").await;
+    let partner_id = partner_path
+        .trim_start_matches("/partners/")
+        .split('?')
+        .next()
+        .expect("an id")
+        .to_owned();
+    // Only what its status allows is offered, with the reason for the rest.
+    assert!(browser.text("button[data-action=invite]").await == "Invite");
+    let refused = browser.content("li[data-refused=approve]").await;
+    assert!(refused.contains("not waiting for approval"), "{refused}");
+    browser.click("button[data-action=invite]").await;
+    browser
+        .wait_text("h1 .badge", "the partner invited", |text| text == "Invited")
+        .await;
+    browser.screenshot("partner").await;
+
+    // 5. The partner's user follows its e-mailed link and sets a password in the browser.
+    let partner_link = mailed_link(&sink, "hands@partner.test", "/invitations/accept?token=").await;
+    browser.forget_session().await;
+    browser.goto(&partner_link).await;
+    browser.fill("#name", "Pat Partner").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#password_confirmation", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    // Signed in as the partner's user: the bank's pages are not for it.
+    browser
+        .wait_text("h1", "the partner user signed in", |text| text == "Not allowed")
+        .await;
+    let partner_user = http.login("hands@partner.test", PASSWORD).await;
+
+    // 6. The bank approves it.
+    sign_in(&browser, "admin@web.test", PASSWORD).await;
+    browser.wait_text("h1", "the dashboard", |text| text == "Dashboard").await;
+    browser.goto(&format!("/partners/{partner_id}")).await;
+    browser.click("button[data-action=approve]").await;
+    browser
+        .wait_text("h1 .badge", "the partner approved", |text| text == "Approved")
+        .await;
+    assert!(browser.text("button[data-action=approve]").await.is_empty());
+
+    // 7. A distribution without a request: short stock is shown on its line, nothing changes;
+    //    then a quantity that is there.
+    browser.goto("/distributions/new").await;
+    browser.select("#partner_id", &partner_id).await;
+    browser.select("#storage_location_id", &location_id).await;
+    browser.select("#item_0", &item_id).await;
+    browser.fill("#quantity_0", "500").await;
+    browser.click("main form button[type=submit]").await;
+    let shortage = browser
+        .wait_text(".line[data-line='0'] .error", "the shortage shown", |text| !text.is_empty())
+        .await;
+    assert!(shortage.contains("100 on hand"), "{shortage}");
+    assert_eq!(browser.value("#quantity_0").await, "500");
+    browser.screenshot("distribution-shortage").await;
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 100);
+    browser.fill("#quantity_0", "10").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_path("/distributions/").await;
+    assert!(browser.text("main table tbody").await.contains("Web Diapers"));
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 90);
+    browser.screenshot("distribution").await;
+    // A resubmitted form (the same form id) makes no second distribution.
+    let listed = http
+        .json("GET", &format!("/api/v1/distributions?partner_id={partner_id}"), Some(&admin), None)
+        .await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
+
+    // 8. A request made through the API appears on the open dashboard without a reload, and
+    //    leaves it when the bank fulfils it in another window.
+    browser.goto("/").await;
+    let request_id = id(&post(
+        &http,
+        "/api/v1/partner/requests",
+        &partner_user,
+        json!({"items": [{"item_id": item_id, "quantity": 8}], "comments": "for the weekend"}),
+    )
+    .await);
+    let row = format!("tr[data-request='{request_id}']");
+    browser
+        .wait_text(&row, "the request listed live", |text| text.contains("Helping Hands"))
+        .await;
+    browser.screenshot("dashboard").await;
+    // Another member of staff fulfils it in a browser of their own.
+    let clerk = Browser::start(browser.base.clone()).await;
+    sign_in(&clerk, "admin@web.test", PASSWORD).await;
+    clerk.wait_text("h1", "the clerk's dashboard", |text| text == "Dashboard").await;
+    clerk.goto("/requests?status=pending").await;
+    clerk.wait_text("#request-table", "the pending request", |text| text.contains("Helping Hands")).await;
+    clerk.screenshot("requests").await;
+    clerk.goto(&format!("/requests/{request_id}")).await;
+    clerk.screenshot("request").await;
+    clerk.click("form[action$='/fulfill'] button").await;
+    // The form is filled in from the request.
+    clerk.wait_text("h1", "the distribution form", |text| text.starts_with("New distribution")).await;
+    assert_eq!(clerk.value("#quantity_0").await, "8");
+    assert_eq!(clerk.value("input[name=request_id]").await, request_id);
+    clerk.select("#storage_location_id", &location_id).await;
+    clerk.fill("#quantity_0", "6").await;
+    clerk.click("main form button[type=submit]").await;
+    clerk.wait_path("/distributions/").await;
+    clerk.close().await;
+    browser
+        .wait_text("#dashboard-live", "the request gone from the dashboard", |text| {
+            !text.contains("for the weekend")
+        })
+        .await;
+    assert!(browser.text(&row).await.is_empty());
+    let request = http
+        .json("GET", &format!("/api/v1/requests/{request_id}"), Some(&admin), None)
+        .await;
+    assert_eq!(request.body["status"], "fulfilled", "{:?}", request.body);
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 84);
+    browser.goto("/distributions").await;
+    browser.screenshot("distributions").await;
+    browser.goto("/partners").await;
+    browser.screenshot("partners").await;
+
+    // 9. A form without this browser's CSRF token is refused and changes nothing.
+    let cookies = browser.cookie_header().await;
+    let web = http.unchecked();
+    for body in [
+        "name=Forged&email=forged%40partner.test".to_owned(),
+        "name=Forged&email=forged%40partner.test&csrf=00ff".to_owned(),
+    ] {
+        let forged = web
+            .send(
+                "POST",
+                "/partners/new",
+                None,
+                "application/x-www-form-urlencoded",
+                body.as_bytes(),
+                &[("Cookie", &cookies)],
+            )
+            .await;
+        assert_eq!(forged.status, 403, "{:?}", forged.body);
+    }
+    let partners = http
+        .json("GET", "/api/v1/partners?q=Forged", Some(&admin), None)
+        .await;
+    assert_eq!(partners.body["items"].as_array().map(Vec::len), Some(0));
+
+    // 10. Another bank's staff get "not found" for this bank's partner and request pages.
+    let other_invitation = new_bank(&http, &sink, "Other Bank", "admin@other.test").await;
+    browser.forget_session().await;
+    browser.goto(&other_invitation).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#password_confirmation", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_text("h1", "the other bank's dashboard", |text| text == "Dashboard").await;
+    for path in [
+        format!("/partners/{partner_id}"),
+        format!("/partners/{partner_id}/edit"),
+        format!("/requests/{request_id}"),
+        "/partners/not-an-id".to_owned(),
+        "/no/such/page".to_owned(),
+    ] {
+        browser.goto(&path).await;
+        browser
+            .wait_text("h1", &format!("{path} not found"), |text| text == "Not found")
+            .await;
+        let page = web.send("GET", &path, None, "", b"", &[("Cookie", &browser.cookie_header().await)]).await;
+        assert_eq!(page.status, 404, "{path}");
+    }
+    browser.screenshot("not-found").await;
+    let forged_action = web
+        .send(
+            "POST",
+            &format!("/partners/{partner_id}/actions/deactivate"),
+            None,
+            "application/x-www-form-urlencoded",
+            b"csrf=00",
+            &[("Cookie", &browser.cookie_header().await)],
+        )
+        .await;
+    assert_eq!(forged_action.status, 403);
+    let partner = http
+        .json("GET", &format!("/api/v1/partners/{partner_id}"), Some(&admin), None)
+        .await;
+    assert_eq!(partner.body["status"], "approved");
+
+    // 11. The dashboard on a phone (375 px wide).
+    sign_in(&browser, "admin@web.test", PASSWORD).await;
+    browser.wait_text("h1", "the dashboard", |text| text == "Dashboard").await;
+    browser.client.set_window_size(375, 812).await.expect("resize");
+    browser.goto("/").await;
+    let overflow = browser
+        .run("return document.documentElement.scrollWidth > window.innerWidth;")
+        .await;
+    assert_eq!(overflow, json!(false), "the page is wider than the phone");
+    browser.screenshot("dashboard-phone").await;
+
+    browser.close().await;
+    stack.stop().await;
+}

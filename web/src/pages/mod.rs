@@ -1,0 +1,85 @@
+//! The pages, one module per area of the bank's work.
+
+mod auth;
+mod dashboard;
+mod distributions;
+mod partners;
+mod requests;
+mod setup;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::Web;
+
+pub fn router() -> Router<Web> {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/dashboard/live", get(dashboard::live))
+        .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/switch", post(auth::switch))
+        .route(
+            "/invitations/accept",
+            get(auth::accept_form).post(auth::accept),
+        )
+        .route(
+            "/password/forgot",
+            get(auth::forgot_form).post(auth::forgot),
+        )
+        .route("/password/reset", get(auth::reset_form).post(auth::reset))
+        .route("/partners", get(partners::list))
+        .route("/partners/new", get(partners::new_form).post(partners::create))
+        .route("/partners/{id}", get(partners::show))
+        .route(
+            "/partners/{id}/edit",
+            get(partners::edit_form).post(partners::update),
+        )
+        .route("/partners/{id}/actions/{action}", post(partners::act))
+        .route("/requests", get(requests::list))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/fulfill", post(requests::fulfill))
+        .route("/requests/{id}/cancel", post(requests::cancel))
+        .route("/distributions", get(distributions::list))
+        .route(
+            "/distributions/new",
+            get(distributions::new_form).post(distributions::create),
+        )
+        .route("/distributions/{id}", get(distributions::show))
+        .route("/distributions/{id}/complete", post(distributions::complete))
+        .route("/distributions/{id}/reclaim", post(distributions::reclaim))
+        .route(
+            "/storage_locations/new",
+            get(setup::location_form).post(setup::create_location),
+        )
+        .route("/items/new", get(setup::item_form).post(setup::create_item))
+}
+
+/// A path of ours to go back to after signing in (never another site).
+pub fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next
+    } else {
+        "/"
+    }
+}
+
+/// A UUID from a path segment; anything else names nothing that exists.
+pub fn path_id(text: &str) -> Result<String, crate::error::PageError> {
+    uuid::Uuid::parse_str(text)
+        .map(|id| id.to_string())
+        .map_err(|_| crate::error::PageError::not_found())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_own_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path("/partners?status=approved"), "/partners?status=approved");
+        assert_eq!(local_path("//evil.test/"), "/");
+        assert_eq!(local_path("https://evil.test/"), "/");
+        assert_eq!(local_path("/\\evil.test"), "/");
+    }
+}
