@@ -174,7 +174,12 @@ impl Browser {
     }
 
     /// Waits until `condition` holds of the text of `css` (re-read, without reloading).
-    pub async fn wait_text(&self, css: &str, what: &str, condition: impl Fn(&str) -> bool) -> String {
+    pub async fn wait_text(
+        &self,
+        css: &str,
+        what: &str,
+        condition: impl Fn(&str) -> bool,
+    ) -> String {
         let started = tokio::time::Instant::now();
         loop {
             let text = self.text(css).await;
@@ -197,7 +202,10 @@ impl Browser {
                 return path;
             }
             if started.elapsed() > DEADLINE {
-                panic!("still on {path}, not {prefix}…\n{}", self.text("main").await);
+                panic!(
+                    "still on {path}, not {prefix}…\n{}",
+                    self.text("main").await
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -217,7 +225,10 @@ impl Browser {
 
     /// Signs out by forgetting the session (another user signs in next).
     pub async fn forget_session(&self) {
-        self.client.delete_all_cookies().await.expect("delete cookies");
+        self.client
+            .delete_all_cookies()
+            .await
+            .expect("delete cookies");
     }
 
     /// Runs `script` in the page and returns its result.

@@ -19,25 +19,29 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// The path and query of the newest link containing `marker` e-mailed to `email`.
 async fn mailed_link(sink: &SmtpSink, email: &str, marker: &str) -> String {
     let mut link = String::new();
-    wait_until(DEADLINE, &format!("an e-mail to {email} with {marker}"), || {
-        let found = sink
-            .messages_to(email)
-            .iter()
-            .rev()
-            .filter_map(|mail| mail.text_body())
-            .find_map(|text| {
-                let start = text.find(marker)?;
-                let end = text[start..]
-                    .find(|c: char| c.is_whitespace())
-                    .map_or(text.len(), |end| start + end);
-                Some(text[start..end].to_owned())
-            });
-        let found_some = found.is_some();
-        if let Some(found) = found {
-            link = found;
-        }
-        async move { found_some }
-    })
+    wait_until(
+        DEADLINE,
+        &format!("an e-mail to {email} with {marker}"),
+        || {
+            let found = sink
+                .messages_to(email)
+                .iter()
+                .rev()
+                .filter_map(|mail| mail.text_body())
+                .find_map(|text| {
+                    let start = text.find(marker)?;
+                    let end = text[start..]
+                        .find(|c: char| c.is_whitespace())
+                        .map_or(text.len(), |end| start + end);
+                    Some(text[start..end].to_owned())
+                });
+            let found_some = found.is_some();
+            if let Some(found) = found {
+                link = found;
+            }
+            async move { found_some }
+        },
+    )
     .await;
     link
 }
@@ -48,7 +52,9 @@ async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.goto("/sign-in").await;
     browser.fill("#email", email).await;
     browser.fill("#password", password).await;
-    browser.click("form[action='/sign-in'] button[type=submit]").await;
+    browser
+        .click("form[action='/sign-in'] button[type=submit]")
+        .await;
 }
 
 /// A bank made by the super admin through the API; its admin's e-mailed invitation link.
@@ -78,16 +84,26 @@ async fn bank_staff_work_in_the_browser() {
     browser.screenshot("accept-invitation").await;
     browser.fill("#name", "Ada Admin").await;
     browser.fill("#password", PASSWORD).await;
-    browser.fill("#password_confirmation", "not the same!").await;
+    browser
+        .fill("#password_confirmation", "not the same!")
+        .await;
     browser.click("main form button[type=submit]").await;
     let mismatch = browser
-        .wait_text("#password_confirmation-error", "the mismatch shown", |text| !text.is_empty())
+        .wait_text(
+            "#password_confirmation-error",
+            "the mismatch shown",
+            |text| !text.is_empty(),
+        )
         .await;
     assert!(mismatch.contains("differ"), "{mismatch}");
     browser.fill("#password", PASSWORD).await;
     browser.fill("#password_confirmation", PASSWORD).await;
     browser.click("main form button[type=submit]").await;
-    browser.wait_text("h1", "the dashboard after accepting", |text| text == "Dashboard").await;
+    browser
+        .wait_text("h1", "the dashboard after accepting", |text| {
+            text == "Dashboard"
+        })
+        .await;
 
     // 2. Sign out; a wrong password is refused on the form with the e-mail kept; then sign in.
     browser.click("details.account summary").await;
@@ -95,7 +111,9 @@ async fn bank_staff_work_in_the_browser() {
     browser.wait_path("/sign-in").await;
     browser.fill("#email", "admin@web.test").await;
     browser.fill("#password", "wrong password!").await;
-    browser.click("form[action='/sign-in'] button[type=submit]").await;
+    browser
+        .click("form[action='/sign-in'] button[type=submit]")
+        .await;
     let refused = browser
         .wait_text(".alert.error", "the refusal shown", |text| !text.is_empty())
         .await;
@@ -103,16 +121,24 @@ async fn bank_staff_work_in_the_browser() {
     assert_eq!(browser.value("#email").await, "admin@web.test");
     browser.screenshot("sign-in-refused").await;
     sign_in(&browser, "admin@web.test", PASSWORD).await;
-    browser.wait_text("h1", "the dashboard", |text| text == "Dashboard").await;
+    browser
+        .wait_text("h1", "the dashboard", |text| text == "Dashboard")
+        .await;
 
     // 3. Getting Started: each step's link, until the card is gone.
     let steps = browser.text(".getting-started").await;
     assert!(steps.contains("Add a storage location"), "{steps}");
     browser.screenshot("dashboard-getting-started").await;
-    browser.click(".getting-started a[href='/storage_locations/new']").await;
+    browser
+        .click(".getting-started a[href='/storage_locations/new']")
+        .await;
     browser.click("main form button[type=submit]").await;
     browser
-        .wait_text("#name-error", "a nameless location refused on the form", |text| !text.is_empty())
+        .wait_text(
+            "#name-error",
+            "a nameless location refused on the form",
+            |text| !text.is_empty(),
+        )
         .await;
     browser.fill("#name", "Main Warehouse").await;
     browser.fill("#address", "1 Main St").await;
@@ -123,11 +149,18 @@ async fn bank_staff_work_in_the_browser() {
         })
         .await;
     // A new bank starts with the base items (so that step is done); staff add their own.
-    assert!(browser.text(".getting-started").await.contains("Items added"));
+    assert!(
+        browser
+            .text(".getting-started")
+            .await
+            .contains("Items added")
+    );
     browser.goto("/items/new").await;
     browser.fill("#name", "Web Diapers").await;
     browser.click("main form button[type=submit]").await;
-    browser.wait_text("h1", "back on the dashboard", |text| text == "Dashboard").await;
+    browser
+        .wait_text("h1", "back on the dashboard", |text| text == "Dashboard")
+        .await;
 
     // Stock comes in through the API (the inventory pages are another issue's).
     let admin = http.login("admin@web.test", PASSWORD).await;
@@ -156,7 +189,9 @@ async fn bank_staff_work_in_the_browser() {
     .await;
 
     // 4. Add a partner: bad input comes back next to its fields, as typed.
-    browser.click(".getting-started a[href='/partners/new']").await;
+    browser
+        .click(".getting-started a[href='/partners/new']")
+        .await;
     browser.fill("#email", "not an address").await;
     browser.fill("#notes", "met at the fair").await;
     browser.click("main form button[type=submit]").await;
@@ -164,7 +199,10 @@ async fn bank_staff_work_in_the_browser() {
         .wait_text("#name-error", "the name refused", |text| !text.is_empty())
         .await;
     let email_error = browser.text("#email-error").await;
-    assert!(!name_error.is_empty() && !email_error.is_empty(), "{name_error} / {email_error}");
+    assert!(
+        !name_error.is_empty() && !email_error.is_empty(),
+        "{name_error} / {email_error}"
+    );
     assert_eq!(browser.value("#email").await, "not an address");
     assert_eq!(browser.value("#notes").await, "met at the fair");
     browser.screenshot("partner-form-errors").await;
@@ -198,17 +236,23 @@ async fn bank_staff_work_in_the_browser() {
     browser.click("main form button[type=submit]").await;
     // Signed in as the partner's user: the bank's pages are not for it.
     browser
-        .wait_text("h1", "the partner user signed in", |text| text == "Not allowed")
+        .wait_text("h1", "the partner user signed in", |text| {
+            text == "Not allowed"
+        })
         .await;
     let partner_user = http.login("hands@partner.test", PASSWORD).await;
 
     // 6. The bank approves it.
     sign_in(&browser, "admin@web.test", PASSWORD).await;
-    browser.wait_text("h1", "the dashboard", |text| text == "Dashboard").await;
+    browser
+        .wait_text("h1", "the dashboard", |text| text == "Dashboard")
+        .await;
     browser.goto(&format!("/partners/{partner_id}")).await;
     browser.click("button[data-action=approve]").await;
     browser
-        .wait_text("h1 .badge", "the partner approved", |text| text == "Approved")
+        .wait_text("h1 .badge", "the partner approved", |text| {
+            text == "Approved"
+        })
         .await;
     assert!(browser.text("button[data-action=approve]").await.is_empty());
 
@@ -221,7 +265,11 @@ async fn bank_staff_work_in_the_browser() {
     browser.fill("#quantity_0", "500").await;
     browser.click("main form button[type=submit]").await;
     let shortage = browser
-        .wait_text(".line[data-line='0'] .error", "the shortage shown", |text| !text.is_empty())
+        .wait_text(
+            ".line[data-line='0'] .error",
+            "the shortage shown",
+            |text| !text.is_empty(),
+        )
         .await;
     assert!(shortage.contains("100 on hand"), "{shortage}");
     assert_eq!(browser.value("#quantity_0").await, "500");
@@ -230,12 +278,22 @@ async fn bank_staff_work_in_the_browser() {
     browser.fill("#quantity_0", "10").await;
     browser.click("main form button[type=submit]").await;
     browser.wait_path("/distributions/").await;
-    assert!(browser.text("main table tbody").await.contains("Web Diapers"));
+    assert!(
+        browser
+            .text("main table tbody")
+            .await
+            .contains("Web Diapers")
+    );
     assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 90);
     browser.screenshot("distribution").await;
     // A resubmitted form (the same form id) makes no second distribution.
     let listed = http
-        .json("GET", &format!("/api/v1/distributions?partner_id={partner_id}"), Some(&admin), None)
+        .json(
+            "GET",
+            &format!("/api/v1/distributions?partner_id={partner_id}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
 
@@ -251,21 +309,33 @@ async fn bank_staff_work_in_the_browser() {
     .await);
     let row = format!("tr[data-request='{request_id}']");
     browser
-        .wait_text(&row, "the request listed live", |text| text.contains("Helping Hands"))
+        .wait_text(&row, "the request listed live", |text| {
+            text.contains("Helping Hands")
+        })
         .await;
     browser.screenshot("dashboard").await;
     // Another member of staff fulfils it in a browser of their own.
     let clerk = Browser::start(browser.base.clone()).await;
     sign_in(&clerk, "admin@web.test", PASSWORD).await;
-    clerk.wait_text("h1", "the clerk's dashboard", |text| text == "Dashboard").await;
+    clerk
+        .wait_text("h1", "the clerk's dashboard", |text| text == "Dashboard")
+        .await;
     clerk.goto("/requests?status=pending").await;
-    clerk.wait_text("#request-table", "the pending request", |text| text.contains("Helping Hands")).await;
+    clerk
+        .wait_text("#request-table", "the pending request", |text| {
+            text.contains("Helping Hands")
+        })
+        .await;
     clerk.screenshot("requests").await;
     clerk.goto(&format!("/requests/{request_id}")).await;
     clerk.screenshot("request").await;
     clerk.click("form[action$='/fulfill'] button").await;
     // The form is filled in from the request.
-    clerk.wait_text("h1", "the distribution form", |text| text.starts_with("New distribution")).await;
+    clerk
+        .wait_text("h1", "the distribution form", |text| {
+            text.starts_with("New distribution")
+        })
+        .await;
     assert_eq!(clerk.value("#quantity_0").await, "8");
     assert_eq!(clerk.value("input[name=request_id]").await, request_id);
     clerk.select("#storage_location_id", &location_id).await;
@@ -274,13 +344,20 @@ async fn bank_staff_work_in_the_browser() {
     clerk.wait_path("/distributions/").await;
     clerk.close().await;
     browser
-        .wait_text("#dashboard-live", "the request gone from the dashboard", |text| {
-            !text.contains("for the weekend")
-        })
+        .wait_text(
+            "#dashboard-live",
+            "the request gone from the dashboard",
+            |text| !text.contains("for the weekend"),
+        )
         .await;
     assert!(browser.text(&row).await.is_empty());
     let request = http
-        .json("GET", &format!("/api/v1/requests/{request_id}"), Some(&admin), None)
+        .json(
+            "GET",
+            &format!("/api/v1/requests/{request_id}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(request.body["status"], "fulfilled", "{:?}", request.body);
     assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 84);
@@ -320,7 +397,11 @@ async fn bank_staff_work_in_the_browser() {
     browser.fill("#password", PASSWORD).await;
     browser.fill("#password_confirmation", PASSWORD).await;
     browser.click("main form button[type=submit]").await;
-    browser.wait_text("h1", "the other bank's dashboard", |text| text == "Dashboard").await;
+    browser
+        .wait_text("h1", "the other bank's dashboard", |text| {
+            text == "Dashboard"
+        })
+        .await;
     for path in [
         format!("/partners/{partner_id}"),
         format!("/partners/{partner_id}/edit"),
@@ -330,9 +411,20 @@ async fn bank_staff_work_in_the_browser() {
     ] {
         browser.goto(&path).await;
         browser
-            .wait_text("h1", &format!("{path} not found"), |text| text == "Not found")
+            .wait_text("h1", &format!("{path} not found"), |text| {
+                text == "Not found"
+            })
             .await;
-        let page = web.send("GET", &path, None, "", b"", &[("Cookie", &browser.cookie_header().await)]).await;
+        let page = web
+            .send(
+                "GET",
+                &path,
+                None,
+                "",
+                b"",
+                &[("Cookie", &browser.cookie_header().await)],
+            )
+            .await;
         assert_eq!(page.status, 404, "{path}");
     }
     browser.screenshot("not-found").await;
@@ -348,20 +440,284 @@ async fn bank_staff_work_in_the_browser() {
         .await;
     assert_eq!(forged_action.status, 403);
     let partner = http
-        .json("GET", &format!("/api/v1/partners/{partner_id}"), Some(&admin), None)
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{partner_id}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(partner.body["status"], "approved");
 
     // 11. The dashboard on a phone (375 px wide).
     sign_in(&browser, "admin@web.test", PASSWORD).await;
-    browser.wait_text("h1", "the dashboard", |text| text == "Dashboard").await;
-    browser.client.set_window_size(375, 812).await.expect("resize");
+    browser
+        .wait_text("h1", "the dashboard", |text| text == "Dashboard")
+        .await;
+    browser
+        .client
+        .set_window_size(375, 812)
+        .await
+        .expect("resize");
     browser.goto("/").await;
     let overflow = browser
         .run("return document.documentElement.scrollWidth > window.innerWidth;")
         .await;
     assert_eq!(overflow, json!(false), "the page is wider than the phone");
     browser.screenshot("dashboard-phone").await;
+
+    browser.close().await;
+    stack.stop().await;
+}
+
+/// The bank admin's other pages: the one-time partner import with its report, partner groups,
+/// a partner's users, the bank's staff, editing a distribution; and sessions that renew
+/// themselves (tokens here live 4 minutes, inside the renewal window, so every page renews).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_admins_manage_partners_staff_and_distributions() {
+    let sink = SmtpSink::start().await.expect("smtp sink");
+    let smtp = sink.url();
+    let stack = Stack::start_with(
+        &[
+            &essentials_partner::SPEC,
+            &essentials_inventory::SPEC,
+            &essentials_request::SPEC,
+            &essentials_notification::SPEC,
+        ],
+        |settings| {
+            settings.smtp.url = Some(smtp);
+            settings.auth.token_ttl_seconds = 240;
+        },
+    )
+    .await;
+    let http = stack.http();
+    let browser = Browser::start(format!("http://{}", stack.gateway)).await;
+    let invitation = new_bank(&http, &sink, "Admin Bank", "admin@admin-bank.test").await;
+    browser.goto(&invitation).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#password_confirmation", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text("h1", "the dashboard", |text| text == "Dashboard")
+        .await;
+
+    // The session renews its token on each page while the role holds.
+    let session = |cookies: String| {
+        cookies
+            .split("; ")
+            .find(|cookie| cookie.starts_with("essentials_session="))
+            .map(str::to_owned)
+    };
+    let first = session(browser.cookie_header().await).expect("a session cookie");
+    // Tokens carry whole seconds: one issued in the same second is the same token.
+    let renewed = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        browser.goto("/partners").await;
+        browser
+            .wait_text("h1", "the partners", |text| text == "Partners")
+            .await;
+        if session(browser.cookie_header().await).expect("a session cookie") != first {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < renewed,
+            "the token was not renewed"
+        );
+    }
+
+    // Import: a file with two good rows and one bad; then the page says it was done.
+    let csv = tempfile::Builder::new()
+        .suffix(".csv")
+        .tempfile()
+        .expect("csv");
+    std::fs::write(
+        csv.path(),
+        "name,email\nNorth Shelter,north@shelter.test\nSouth Shelter,south@shelter.test\nNo Mail,\n",
+    )
+    .expect("write csv");
+    browser.goto("/partners/import").await;
+    browser
+        .click("form[action='/partners/import'] button")
+        .await;
+    browser
+        .wait_text("#file-error", "no file refused", |text| !text.is_empty())
+        .await;
+    browser
+        .find("#file")
+        .await
+        .send_keys(&csv.path().display().to_string())
+        .await
+        .expect("choose the file");
+    browser
+        .click("form[action='/partners/import'] button")
+        .await;
+    let report = browser
+        .wait_text(".alert.notice", "the import report", |text| {
+            text.contains("imported")
+        })
+        .await;
+    assert!(
+        report.starts_with("2 partners imported; 1 row skipped"),
+        "{report}"
+    );
+    assert!(browser.text("main table").await.contains("No Mail"));
+    browser.screenshot("partners-import").await;
+    browser.goto("/partners/import").await;
+    assert!(
+        browser
+            .text("#imported")
+            .await
+            .contains("imported its partners")
+    );
+    assert!(browser.text("input[type=file]").await.is_empty());
+
+    // A partner group, chosen on a partner's form.
+    browser.goto("/partner_groups").await;
+    browser.fill("#name", "Shelters").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text(".alert.notice", "the group added", |text| {
+            text.contains("added")
+        })
+        .await;
+    browser.screenshot("partner-groups").await;
+    let partners = http
+        .json(
+            "GET",
+            "/api/v1/partners?q=North",
+            Some(&http.login("admin@admin-bank.test", PASSWORD).await),
+            None,
+        )
+        .await;
+    let north = partners.body["items"][0]["id"]
+        .as_str()
+        .expect("North")
+        .to_owned();
+    browser.goto(&format!("/partners/{north}/edit")).await;
+    let group = browser
+        .run("return document.querySelector('#partner_group_id option:nth-child(2)').value;")
+        .await;
+    browser
+        .select("#partner_group_id", group.as_str().expect("a group"))
+        .await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text(".alert.notice", "saved", |text| text == "Saved.")
+        .await;
+    let admin = http.login("admin@admin-bank.test", PASSWORD).await;
+    let saved = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{north}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(saved.body["partner_group_id"], group);
+
+    // A partner's users: invite one; the invitation is e-mailed.
+    browser.goto(&format!("/partners/{north}")).await;
+    browser
+        .fill("#user-email", "case.worker@shelter.test")
+        .await;
+    browser.fill("#user-name", "Casey Worker").await;
+    browser.click("form[action$='/users'] button").await;
+    browser
+        .wait_text(
+            "tr[data-user='case.worker@shelter.test']",
+            "the user listed",
+            |text| text.contains("Invited"),
+        )
+        .await;
+    mailed_link(
+        &sink,
+        "case.worker@shelter.test",
+        "/invitations/accept?token=",
+    )
+    .await;
+
+    // Staff: invite a member, make them an admin.
+    browser.goto("/users").await;
+    browser.fill("#email", "volunteer@admin-bank.test").await;
+    browser.fill("#name", "Val Volunteer").await;
+    browser.click("form[action='/users/invite'] button").await;
+    let row = "tr[data-user='volunteer@admin-bank.test']";
+    browser
+        .wait_text(row, "the volunteer listed", |text| text.contains("Staff"))
+        .await;
+    browser
+        .click(&format!("{row} form[action$='/make_admin'] button"))
+        .await;
+    browser
+        .wait_text(row, "the volunteer an admin", |text| text.contains("Admin"))
+        .await;
+    browser.screenshot("staff").await;
+    mailed_link(
+        &sink,
+        "volunteer@admin-bank.test",
+        "/invitations/accept?token=",
+    )
+    .await;
+
+    // Editing a distribution moves stock by the difference; too much is refused on the form.
+    let item_id = id(&post(
+        &http,
+        "/api/v1/items",
+        &admin,
+        json!({"name": "Admin Wipes"}),
+    )
+    .await);
+    let location_id = id(&post(
+        &http,
+        "/api/v1/storage_locations",
+        &admin,
+        json!({"name": "Back Room", "address": "2 Side St"}),
+    )
+    .await);
+    post(
+        &http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 50}]}),
+    )
+    .await;
+    let distribution = id(&post(
+        &http,
+        "/api/v1/distributions",
+        &admin,
+        json!({"partner_id": north, "storage_location_id": location_id,
+               "issued_at": essentials_integration_tests::cycle::tomorrow(),
+               "delivery_method": "pick_up",
+               "line_items": [{"item_id": item_id, "quantity": 10}]}),
+    )
+    .await);
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 40);
+    browser
+        .goto(&format!("/distributions/{distribution}/edit"))
+        .await;
+    assert_eq!(browser.value("#quantity_0").await, "10");
+    browser.fill("#quantity_0", "70").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text(
+            ".line[data-line='0'] .error",
+            "the shortage shown",
+            |text| !text.is_empty(),
+        )
+        .await;
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 40);
+    browser.fill("#quantity_0", "15").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text(".alert.notice", "the edit saved", |text| {
+            text.starts_with("Saved")
+        })
+        .await;
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 35);
+    browser.click("form[action$='/complete'] button").await;
+    browser
+        .wait_text("h1 .badge", "marked complete", |text| text == "Complete")
+        .await;
 
     browser.close().await;
     stack.stop().await;

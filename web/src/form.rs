@@ -77,6 +77,103 @@ impl FromRequest<Web> for Form {
     }
 }
 
+/// A `multipart/form-data` form (a file upload) whose CSRF token was checked: its text fields and
+/// files by field name.
+pub struct Upload {
+    parts: Vec<(String, Vec<u8>)>,
+}
+
+impl Upload {
+    /// The content of field `name` (a file's bytes), empty when absent.
+    pub fn bytes(&self, name: &str) -> &[u8] {
+        self.parts
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
+            .unwrap_or_default()
+    }
+
+    pub fn text(&self, name: &str) -> String {
+        String::from_utf8_lossy(self.bytes(name)).trim().to_owned()
+    }
+}
+
+/// The parts of a multipart body: each part's field name and content.
+fn multipart_parts(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while let Some(start) = find(rest, delimiter) {
+        rest = &rest[start + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let rest_after_line = rest.strip_prefix(b"\r\n").unwrap_or(rest);
+        let Some(head_end) = find(rest_after_line, b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest_after_line[..head_end]);
+        let content_start = &rest_after_line[head_end + 4..];
+        let content_end = find(content_start, delimiter).unwrap_or(content_start.len());
+        let content = content_start[..content_end]
+            .strip_suffix(b"\r\n")
+            .unwrap_or(&content_start[..content_end]);
+        let name = head
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("content-disposition"))
+            .and_then(|line| {
+                line.split(';')
+                    .find_map(|piece| piece.trim().strip_prefix("name="))
+            })
+            .map(|name| name.trim_matches('"').to_owned());
+        if let Some(name) = name {
+            parts.push((name, content.to_vec()));
+        }
+        rest = content_start;
+    }
+    parts
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+impl FromRequest<Web> for Upload {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, web: &Web) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let boundary = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| value.starts_with("multipart/form-data"))
+            .and_then(|value| value.split("boundary=").nth(1))
+            .map(|boundary| boundary.trim_matches('"').to_owned());
+        let unreadable = || {
+            PageError::Service(ServiceError::new(
+                Code::InvalidArgument,
+                "The file could not be read (it may be too large).",
+            ))
+        };
+        let boundary = boundary.ok_or_else(unreadable)?;
+        let bytes = Bytes::from_request(request, web)
+            .await
+            .map_err(|_| unreadable())?;
+        let upload = Upload {
+            parts: multipart_parts(&bytes, &boundary),
+        };
+        if !crate::session::csrf_matches(web, &headers, &upload.text("csrf")) {
+            return Err(PageError::forbidden(
+                "This form was not sent from this site, or it has expired. Go back, reload the page and try again.",
+            ));
+        }
+        Ok(upload)
+    }
+}
+
 /// What is wrong with a form's fields (by field name), and a message for the form as a whole.
 #[derive(Debug, Default)]
 pub struct Errors {
@@ -86,7 +183,9 @@ pub struct Errors {
 
 impl Errors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.fields.entry(field.to_owned()).or_insert(message.into());
+        self.fields
+            .entry(field.to_owned())
+            .or_insert(message.into());
     }
 
     /// The error of `field`, for the template.
@@ -148,6 +247,17 @@ mod tests {
         assert_eq!(form.all("item_id"), vec!["a", "b"]);
         assert_eq!(form.text("name"), "x");
         assert_eq!(form.text("missing"), "");
+    }
+
+    #[test]
+    fn multipart_parts_are_read_by_name() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.csv\"\r\nContent-Type: text/csv\r\n\r\nname,email\r\nA,a@x.test\r\n\r\n--XyZ--\r\n";
+        let upload = Upload {
+            parts: multipart_parts(body, "XyZ"),
+        };
+        assert_eq!(upload.text("csrf"), "abc");
+        assert_eq!(upload.bytes("file"), b"name,email\r\nA,a@x.test\r\n");
+        assert!(upload.bytes("missing").is_empty());
     }
 
     #[test]

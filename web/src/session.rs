@@ -121,13 +121,16 @@ fn session_from_cookie<'a>(web: &Web, value: &'a str) -> Option<(i64, &'a str)> 
 
 /// Checks that a submitted form's CSRF token belongs to this browser.
 pub fn csrf_matches(web: &Web, headers: &HeaderMap, submitted: &str) -> bool {
-    cookie(headers, CSRF_COOKIE)
-        .is_some_and(|random| web.0.keys.verify("csrf", random, submitted))
+    cookie(headers, CSRF_COOKIE).is_some_and(|random| web.0.keys.verify("csrf", random, submitted))
 }
 
 /// Before every page: the caller from the session cookie (exchanging a token near its expiry for
 /// a new one while the user still holds the role), and the CSRF token for its forms.
-pub async fn refresh_and_csrf(State(web): State<Web>, mut request: Request, next: Next) -> Response {
+pub async fn refresh_and_csrf(
+    State(web): State<Web>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let mut set_cookies = Vec::new();
     let csrf_random = match cookie(request.headers(), CSRF_COOKIE) {
         Some(random) if !random.is_empty() => random.to_owned(),

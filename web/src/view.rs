@@ -3,7 +3,7 @@
 
 use essentials_proto::partner::v1 as pb;
 use essentials_proto::partner::v1::auth_service_client::AuthServiceClient;
-use essentials_runtime::auth::{Principal, forward};
+use essentials_runtime::auth::{Principal, Role, forward};
 use prost_types::Timestamp;
 
 use crate::Web;
@@ -27,6 +27,8 @@ pub struct Chrome {
     pub roles: Vec<RoleChoice>,
     pub csrf: String,
     pub assets: &'static Urls,
+    /// A bank admin (the Staff page is theirs).
+    pub is_admin: bool,
 }
 
 impl Chrome {
@@ -40,6 +42,7 @@ impl Chrome {
             roles: Vec::new(),
             csrf: csrf.to_owned(),
             assets: &URLS,
+            is_admin: false,
         }
     }
 
@@ -52,7 +55,10 @@ fn role_label(role: &pb::Role) -> String {
     match role.kind() {
         pb::RoleKind::OrgAdmin => format!("{} (admin)", role.organization_name),
         pb::RoleKind::OrgUser => role.organization_name.clone(),
-        pb::RoleKind::Partner => format!("{} (partner of {})", role.partner_name, role.organization_name),
+        pb::RoleKind::Partner => format!(
+            "{} (partner of {})",
+            role.partner_name, role.organization_name
+        ),
         pb::RoleKind::SuperAdmin => "Super admin".to_owned(),
         pb::RoleKind::Unspecified => "Role".to_owned(),
     }
@@ -77,7 +83,8 @@ pub async fn chrome(
     for role in &me.roles {
         let duplicate_user_role = role.kind() == pb::RoleKind::OrgUser
             && me.roles.iter().any(|other| {
-                other.kind() == pb::RoleKind::OrgAdmin && other.organization_id == role.organization_id
+                other.kind() == pb::RoleKind::OrgAdmin
+                    && other.organization_id == role.organization_id
             });
         if duplicate_user_role && role.id != current.id {
             continue;
@@ -100,6 +107,7 @@ pub async fn chrome(
         roles,
         csrf: csrf.to_owned(),
         assets: &URLS,
+        is_admin: principal.role == Role::OrgAdmin,
     })
 }
 

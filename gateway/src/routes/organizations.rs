@@ -53,6 +53,8 @@ pub struct OrganizationDto {
     enable_child_based_requests: bool,
     created_at: Option<String>,
     updated_at: Option<String>,
+    /// When the bank used its one partner import; null before.
+    partners_imported_at: Option<String>,
 }
 
 impl From<pb::Organization> for OrganizationDto {
@@ -60,6 +62,7 @@ impl From<pb::Organization> for OrganizationDto {
         Self {
             created_at: timestamp(organization.created_at.as_ref()),
             updated_at: timestamp(organization.updated_at.as_ref()),
+            partners_imported_at: timestamp(organization.partners_imported_at.as_ref()),
             id: organization.id,
             name: organization.name,
             email: organization.email,

@@ -175,6 +175,7 @@ pub fn organization_to_proto(organization: &OrganizationRow) -> pb::Organization
         bank_is_set_up: false,
         created_at: Some(timestamp(organization.created_at)),
         updated_at: Some(timestamp(organization.updated_at)),
+        partners_imported_at: organization.partners_imported_at.map(timestamp),
     }
 }
 

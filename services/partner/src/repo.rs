@@ -29,13 +29,17 @@ pub struct OrganizationRow {
     pub enable_child_based_requests: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// When the bank used its one partner import (read, never written through this row).
+    pub partners_imported_at: Option<OffsetDateTime>,
 }
 
 const ORGANIZATION_COLUMNS: &str = "id, name, email, url, street, city, state, zip_code, \
     one_step_partner_invite, deadline_day, reminder_day, reminder_email_text, default_email_text, \
     invitation_text, default_storage_location_id, receive_email_on_requests, \
     enable_quantity_based_requests, enable_individual_requests, enable_child_based_requests, \
-    created_at, updated_at";
+    created_at, updated_at, \
+    (SELECT imported_at FROM partner_import i WHERE i.organization_id = organization.id) \
+    AS partners_imported_at";
 
 pub async fn insert_organization(
     connection: &mut PgConnection,

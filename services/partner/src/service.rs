@@ -1813,6 +1813,7 @@ pub fn new_organization_row(name: String, email: String) -> OrganizationRow {
         enable_child_based_requests: true,
         created_at: now,
         updated_at: now,
+        partners_imported_at: None,
     }
 }
 

@@ -133,7 +133,8 @@ pub async fn sign_in(
                 let error = ServiceError::from_status(&status);
                 match error.code {
                     Code::Unauthenticated => {
-                        errors.summary = Some("That e-mail and password do not match an account.".to_owned());
+                        errors.summary =
+                            Some("That e-mail and password do not match an account.".to_owned());
                     }
                     _ => errors = Errors::from_service(error, same_name)?,
                 }

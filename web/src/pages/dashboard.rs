@@ -85,11 +85,14 @@ impl From<pb::Dashboard> for Live {
                     requested: view::date_time(approval.review_requested_at.as_ref()),
                     partner_id: approval.partner_id,
                     name: approval.name,
-                    contact: [approval.primary_contact_name, approval.primary_contact_email]
-                        .into_iter()
-                        .filter(|part| !part.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" · "),
+                    contact: [
+                        approval.primary_contact_name,
+                        approval.primary_contact_email,
+                    ]
+                    .into_iter()
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 })
                 .collect(),
             low: dashboard

@@ -31,7 +31,7 @@ fn client(web: &Web) -> DistributionServiceClient<Channel> {
     DistributionServiceClient::new(web.channels().inventory.clone())
 }
 
-async fn location_choices(
+pub async fn location_choices(
     web: &Web,
     principal: &Principal,
     selected: &str,
@@ -110,7 +110,11 @@ impl Fields {
             lines: form
                 .all("item_id")
                 .into_iter()
-                .zip(quantities.into_iter().chain(std::iter::repeat(String::new())))
+                .zip(
+                    quantities
+                        .into_iter()
+                        .chain(std::iter::repeat(String::new())),
+                )
                 .collect(),
         }
     }
@@ -131,6 +135,32 @@ impl Fields {
                 .map(|line| (line.item_id, line.quantity.to_string()))
                 .collect(),
             ..Default::default()
+        }
+    }
+
+    fn from_distribution(distribution: &pb::Distribution) -> Self {
+        let shipping = distribution.shipping_cost_in_cents;
+        Fields {
+            request_id: distribution.request_id.clone(),
+            partner_id: distribution.partner_id.clone(),
+            storage_location_id: distribution.storage_location_id.clone(),
+            issued_at: view::datetime_input(distribution.issued_at.as_ref()),
+            delivery_method: view::delivery_method(distribution.delivery_method)
+                .0
+                .to_owned(),
+            shipping_cost: if shipping == 0 {
+                String::new()
+            } else {
+                format!("{}.{:02}", shipping / 100, shipping % 100)
+            },
+            agency_rep: distribution.agency_rep.clone(),
+            comment: distribution.comment.clone(),
+            reminder_email_enabled: distribution.reminder_email_enabled,
+            lines: distribution
+                .line_items
+                .iter()
+                .map(|line| (line.item_id.clone(), line.quantity.to_string()))
+                .collect(),
         }
     }
 
@@ -166,7 +196,10 @@ impl Fields {
                 continue;
             }
             if item_id.is_empty() {
-                errors.add(&format!("line_{index}"), "Choose an item for this quantity.");
+                errors.add(
+                    &format!("line_{index}"),
+                    "Choose an item for this quantity.",
+                );
                 continue;
             }
             match quantity.parse::<i32>() {
@@ -222,6 +255,10 @@ fn form_field(field: &str) -> String {
 #[template(path = "distributions/form.html")]
 struct FormPage {
     chrome: Chrome,
+    /// Empty for a new distribution.
+    id: String,
+    /// The partner's name, shown instead of the choice when editing.
+    partner_name: String,
     fields: Fields,
     partners: Vec<Choice>,
     locations: Vec<Choice>,
@@ -234,12 +271,18 @@ async fn form_page(
     web: &Web,
     principal: &Principal,
     csrf: &str,
+    id: &str,
     fields: Fields,
     errors: Errors,
     form_id: String,
 ) -> Result<Response, PageError> {
+    let title = if id.is_empty() {
+        "New distribution"
+    } else {
+        "Edit distribution"
+    };
     let (chrome, partners, locations, items) = tokio::join!(
-        view::chrome(web, principal, csrf, "distributions", "New distribution"),
+        view::chrome(web, principal, csrf, "distributions", title),
         partner_choices(web, principal, &fields.partner_id),
         location_choices(web, principal, &fields.storage_location_id),
         items(web, principal),
@@ -270,10 +313,18 @@ async fn form_page(
             error: None,
         }))
         .collect();
+    let partners = partners?;
+    let partner_name = partners
+        .iter()
+        .find(|choice| choice.selected)
+        .map(|choice| choice.label.clone())
+        .unwrap_or_default();
     Ok(render(&FormPage {
         chrome: chrome?,
+        id: id.to_owned(),
+        partner_name,
         fields,
-        partners: partners?,
+        partners,
         locations: locations?,
         lines,
         errors,
@@ -289,7 +340,16 @@ pub async fn form_from_draft(
     draft: DistributionDraft,
 ) -> Result<Response, PageError> {
     let form_id = uuid::Uuid::new_v4().to_string();
-    form_page(web, principal, csrf, Fields::from_draft(draft), Errors::default(), form_id).await
+    form_page(
+        web,
+        principal,
+        csrf,
+        "",
+        Fields::from_draft(draft),
+        Errors::default(),
+        form_id,
+    )
+    .await
 }
 
 pub async fn new_form(
@@ -306,7 +366,16 @@ pub async fn new_form(
         ..Default::default()
     };
     let form_id = uuid::Uuid::new_v4().to_string();
-    form_page(&web, &principal, &csrf, fields, Errors::default(), form_id).await
+    form_page(
+        &web,
+        &principal,
+        &csrf,
+        "",
+        fields,
+        Errors::default(),
+        form_id,
+    )
+    .await
 }
 
 /// Errors of a refused distribution: short stock goes next to each short line.
@@ -365,7 +434,95 @@ pub async fn create(
             Err(status) => errors = refusal_errors(ServiceError::from_status(&status), &fields)?,
         }
     }
-    form_page(&web, &principal, &csrf, fields, errors, form_id).await
+    form_page(&web, &principal, &csrf, "", fields, errors, form_id).await
+}
+
+async fn get_distribution(
+    web: &Web,
+    principal: &Principal,
+    id: &str,
+) -> Result<pb::Distribution, PageError> {
+    client(web)
+        .get_distribution(forward(
+            principal,
+            pb::GetDistributionRequest {
+                distribution_id: id.to_owned(),
+            },
+        ))
+        .await?
+        .into_inner()
+        .distribution
+        .ok_or_else(PageError::not_found)
+}
+
+pub async fn edit_form(
+    State(web): State<Web>,
+    Csrf(csrf): Csrf,
+    Staff(principal): Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = path_id(&id)?;
+    let distribution = get_distribution(&web, &principal, &id).await?;
+    let fields = Fields::from_distribution(&distribution);
+    form_page(
+        &web,
+        &principal,
+        &csrf,
+        &id,
+        fields,
+        Errors::default(),
+        String::new(),
+    )
+    .await
+}
+
+/// Saves every field of the form (the partner stays): stock moves by the difference.
+pub async fn update(
+    State(web): State<Web>,
+    Csrf(csrf): Csrf,
+    Staff(principal): Staff,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let id = path_id(&id)?;
+    let mut fields = Fields::from_form(&form);
+    // The partner is not edited; keep it for the page shown again.
+    fields.partner_id = get_distribution(&web, &principal, &id).await?.partner_id;
+    let mut errors = Errors::default();
+    let mut distribution = fields.to_distribution(&mut errors);
+    distribution.id = id.clone();
+    if errors.is_empty() {
+        let paths = [
+            "storage_location_id",
+            "issued_at",
+            "delivery_method",
+            "shipping_cost_in_cents",
+            "comment",
+            "agency_rep",
+            "reminder_email_enabled",
+            "line_items",
+        ];
+        let answer = client(&web)
+            .update_distribution(forward(
+                &principal,
+                pb::UpdateDistributionRequest {
+                    distribution: Some(distribution),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+                    }),
+                },
+            ))
+            .await;
+        match answer {
+            Ok(_) => {
+                return Ok(
+                    Redirect::to(&format!("/distributions/{id}?done=updated")).into_response()
+                );
+            }
+            Err(status) => errors = refusal_errors(ServiceError::from_status(&status), &fields)?,
+        }
+    }
+    form_page(&web, &principal, &csrf, &id, fields, errors, String::new()).await
 }
 
 struct DistributionRow {
@@ -544,17 +701,7 @@ async fn show_page(
     notice: &'static str,
     problem: String,
 ) -> Result<Response, PageError> {
-    let distribution = client(web)
-        .get_distribution(forward(
-            principal,
-            pb::GetDistributionRequest {
-                distribution_id: id.to_owned(),
-            },
-        ))
-        .await?
-        .into_inner()
-        .distribution
-        .ok_or_else(PageError::not_found)?;
+    let distribution = get_distribution(web, principal, id).await?;
     let mut partners = PartnerServiceClient::new(web.channels().partner.clone());
     let mut locations = StorageLocationServiceClient::new(web.channels().inventory.clone());
     let (chrome, partner, location, items) = tokio::join!(
@@ -624,6 +771,7 @@ pub async fn show(
     let notice = match query.done.as_str() {
         "created" => "The distribution was saved and the stock taken out.",
         "complete" => "Marked complete.",
+        "updated" => "Saved; the stock was adjusted by the difference.",
         "reclaim" => "Reclaimed: the items are back in stock.",
         _ => "",
     };

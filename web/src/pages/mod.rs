@@ -3,9 +3,11 @@
 mod auth;
 mod dashboard;
 mod distributions;
+mod groups;
 mod partners;
 mod requests;
 mod setup;
+mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -29,7 +31,25 @@ pub fn router() -> Router<Web> {
         )
         .route("/password/reset", get(auth::reset_form).post(auth::reset))
         .route("/partners", get(partners::list))
-        .route("/partners/new", get(partners::new_form).post(partners::create))
+        .route(
+            "/partners/new",
+            get(partners::new_form).post(partners::create),
+        )
+        .route(
+            "/partners/import",
+            get(partners::import_form).post(partners::import),
+        )
+        .route("/partners/{id}/users", post(partners::invite_user))
+        .route(
+            "/partners/{id}/users/{user_id}/{action}",
+            post(partners::user_action),
+        )
+        .route("/partner_groups", get(groups::list).post(groups::create))
+        .route(
+            "/partner_groups/{id}",
+            get(groups::edit_form).post(groups::update),
+        )
+        .route("/partner_groups/{id}/delete", post(groups::delete))
         .route("/partners/{id}", get(partners::show))
         .route(
             "/partners/{id}/edit",
@@ -46,13 +66,23 @@ pub fn router() -> Router<Web> {
             get(distributions::new_form).post(distributions::create),
         )
         .route("/distributions/{id}", get(distributions::show))
-        .route("/distributions/{id}/complete", post(distributions::complete))
+        .route(
+            "/distributions/{id}/edit",
+            get(distributions::edit_form).post(distributions::update),
+        )
+        .route(
+            "/distributions/{id}/complete",
+            post(distributions::complete),
+        )
         .route("/distributions/{id}/reclaim", post(distributions::reclaim))
         .route(
             "/storage_locations/new",
             get(setup::location_form).post(setup::create_location),
         )
         .route("/items/new", get(setup::item_form).post(setup::create_item))
+        .route("/users", get(users::list))
+        .route("/users/invite", post(users::invite))
+        .route("/users/{id}/{action}", post(users::act))
 }
 
 /// A path of ours to go back to after signing in (never another site).
@@ -77,7 +107,10 @@ mod tests {
 
     #[test]
     fn only_our_own_paths_are_followed_after_sign_in() {
-        assert_eq!(local_path("/partners?status=approved"), "/partners?status=approved");
+        assert_eq!(
+            local_path("/partners?status=approved"),
+            "/partners?status=approved"
+        );
         assert_eq!(local_path("//evil.test/"), "/");
         assert_eq!(local_path("https://evil.test/"), "/");
         assert_eq!(local_path("/\\evil.test"), "/");

@@ -8,16 +8,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use essentials_proto::inventory::v1 as inventory;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
 use essentials_proto::partner::v1 as pb;
+use essentials_proto::partner::v1::organization_service_client::OrganizationServiceClient;
+use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
 use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::request::v1 as request;
 use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::auth::{Principal, forward};
 use tonic::transport::Channel;
 
+use super::distributions::location_choices;
 use super::path_id;
+use super::requests::Choice;
 use crate::Web;
 use crate::error::{PageError, render};
-use crate::form::{Errors, Form, same_name};
+use crate::form::{Errors, Form, Upload, same_name};
 use crate::session::{Csrf, Staff};
 use crate::view::{self, Chrome};
 
@@ -152,6 +156,8 @@ struct PartnerFields {
     quota: String,
     notes: String,
     info_for_partner: String,
+    partner_group_id: String,
+    default_storage_location_id: String,
 }
 
 impl PartnerFields {
@@ -163,6 +169,8 @@ impl PartnerFields {
             quota: form.text("quota"),
             notes: form.text("notes"),
             info_for_partner: form.text("info_for_partner"),
+            partner_group_id: form.text("partner_group_id"),
+            default_storage_location_id: form.text("default_storage_location_id"),
         }
     }
 
@@ -171,9 +179,14 @@ impl PartnerFields {
             name: partner.name.clone(),
             email: partner.email.clone(),
             send_reminders: partner.send_reminders,
-            quota: partner.quota.map(|quota| quota.to_string()).unwrap_or_default(),
+            quota: partner
+                .quota
+                .map(|quota| quota.to_string())
+                .unwrap_or_default(),
             notes: partner.notes.clone(),
             info_for_partner: partner.info_for_partner.clone(),
+            partner_group_id: partner.partner_group_id.clone(),
+            default_storage_location_id: partner.default_storage_location_id.clone(),
         }
     }
 
@@ -197,6 +210,8 @@ impl PartnerFields {
             quota,
             notes: self.notes.clone(),
             info_for_partner: self.info_for_partner.clone(),
+            partner_group_id: self.partner_group_id.clone(),
+            default_storage_location_id: self.default_storage_location_id.clone(),
             ..Default::default()
         }
     }
@@ -209,9 +224,68 @@ struct FormPage {
     /// Empty for a new partner.
     id: String,
     fields: PartnerFields,
+    groups: Vec<Choice>,
+    locations: Vec<Choice>,
     errors: Errors,
     /// The idempotency key of a new partner's form: a double submit makes one partner.
     form_id: String,
+}
+
+/// The bank's partner groups as choices.
+pub async fn group_choices(
+    web: &Web,
+    principal: &Principal,
+    selected: &str,
+) -> Result<Vec<Choice>, PageError> {
+    let answer = PartnerGroupServiceClient::new(web.channels().partner.clone())
+        .list_partner_groups(forward(
+            principal,
+            pb::ListPartnerGroupsRequest {
+                page_size: 500,
+                page_token: String::new(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(answer
+        .partner_groups
+        .into_iter()
+        .map(|group| Choice {
+            selected: group.id == selected,
+            value: group.id,
+            label: group.name,
+        })
+        .collect())
+}
+
+async fn form_page(
+    web: &Web,
+    principal: &Principal,
+    csrf: &str,
+    id: String,
+    fields: PartnerFields,
+    errors: Errors,
+    form_id: String,
+) -> Result<Response, PageError> {
+    let title = if id.is_empty() {
+        "Add a partner"
+    } else {
+        "Edit partner"
+    };
+    let (chrome, groups, locations) = tokio::join!(
+        view::chrome(web, principal, csrf, "partners", title),
+        group_choices(web, principal, &fields.partner_group_id),
+        location_choices(web, principal, &fields.default_storage_location_id),
+    );
+    Ok(render(&FormPage {
+        chrome: chrome?,
+        id,
+        fields,
+        groups: groups?,
+        locations: locations?,
+        errors,
+        form_id,
+    }))
 }
 
 pub async fn new_form(
@@ -219,13 +293,18 @@ pub async fn new_form(
     Csrf(csrf): Csrf,
     Staff(principal): Staff,
 ) -> Result<Response, PageError> {
-    Ok(render(&FormPage {
-        chrome: view::chrome(&web, &principal, &csrf, "partners", "Add a partner").await?,
-        id: String::new(),
-        fields: PartnerFields::default(),
-        errors: Errors::default(),
-        form_id: uuid::Uuid::new_v4().to_string(),
-    }))
+    let form_id = uuid::Uuid::new_v4().to_string();
+    let fields = PartnerFields::default();
+    form_page(
+        &web,
+        &principal,
+        &csrf,
+        String::new(),
+        fields,
+        Errors::default(),
+        form_id,
+    )
+    .await
 }
 
 pub async fn create(
@@ -255,13 +334,17 @@ pub async fn create(
             Err(status) => errors = Errors::from_status(status, same_name)?,
         }
     }
-    Ok(render(&FormPage {
-        chrome: view::chrome(&web, &principal, &csrf, "partners", "Add a partner").await?,
-        id: String::new(),
+    let form_id = form.text("form_id");
+    form_page(
+        &web,
+        &principal,
+        &csrf,
+        String::new(),
         fields,
         errors,
-        form_id: form.text("form_id"),
-    }))
+        form_id,
+    )
+    .await
 }
 
 async fn get_partner(web: &Web, principal: &Principal, id: &str) -> Result<pb::Partner, PageError> {
@@ -286,13 +369,17 @@ pub async fn edit_form(
 ) -> Result<Response, PageError> {
     let id = path_id(&id)?;
     let partner = get_partner(&web, &principal, &id).await?;
-    Ok(render(&FormPage {
-        chrome: view::chrome(&web, &principal, &csrf, "partners", "Edit partner").await?,
+    let fields = PartnerFields::from_partner(&partner);
+    form_page(
+        &web,
+        &principal,
+        &csrf,
         id,
-        fields: PartnerFields::from_partner(&partner),
-        errors: Errors::default(),
-        form_id: String::new(),
-    }))
+        fields,
+        Errors::default(),
+        String::new(),
+    )
+    .await
 }
 
 pub async fn update(
@@ -315,6 +402,8 @@ pub async fn update(
             "quota",
             "notes",
             "info_for_partner",
+            "partner_group_id",
+            "default_storage_location_id",
         ];
         let answer = client(&web)
             .update_partner(forward(
@@ -328,17 +417,13 @@ pub async fn update(
             ))
             .await;
         match answer {
-            Ok(_) => return Ok(Redirect::to(&format!("/partners/{id}?done=updated")).into_response()),
+            Ok(_) => {
+                return Ok(Redirect::to(&format!("/partners/{id}?done=updated")).into_response());
+            }
             Err(status) => errors = Errors::from_status(status, same_name)?,
         }
     }
-    Ok(render(&FormPage {
-        chrome: view::chrome(&web, &principal, &csrf, "partners", "Edit partner").await?,
-        id,
-        fields,
-        errors,
-        form_id: String::new(),
-    }))
+    form_page(&web, &principal, &csrf, id, fields, errors, String::new()).await
 }
 
 struct ActionButton {
@@ -445,8 +530,18 @@ struct ShowPage {
     profile: ProfileSummary,
     requests: Vec<RequestRow>,
     distributions: Vec<DistributionRow>,
+    users: Vec<UserRow>,
+    form_id: String,
     notice: String,
     problem: String,
+}
+
+struct UserRow {
+    id: String,
+    name: String,
+    email: String,
+    invitation: &'static str,
+    invited: bool,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -459,12 +554,19 @@ fn done_notice(done: &str) -> String {
     match done {
         "created" => "The partner was added. Invite it when you are ready.",
         "updated" => "Saved.",
-        "invite" => "The partner was invited: an e-mail with a link to set a password is on its way.",
+        "invite" => {
+            "The partner was invited: an e-mail with a link to set a password is on its way."
+        }
         "invite_and_approve" => "The partner was invited and approved.",
         "approve" => "The partner is approved and can now make requests.",
         "request_recertification" => "The partner was asked to update and resubmit its profile.",
         "deactivate" => "The partner is deactivated.",
         "reactivate" => "The partner is active again.",
+        "user_invited" => {
+            "The user was invited: an e-mail with a link to set a password is on its way."
+        }
+        "user_resend" => "The invitation was sent again.",
+        "user_remove" => "The user no longer has access to this partner.",
         _ => "",
     }
     .to_owned()
@@ -482,7 +584,8 @@ async fn show_page(
     let mut partners = client(web);
     let mut requests = RequestServiceClient::new(web.channels().request.clone());
     let mut distributions = DistributionServiceClient::new(web.channels().inventory.clone());
-    let (chrome, profile, requests, distributions) = tokio::join!(
+    let mut users = client(web);
+    let (chrome, profile, requests, distributions, users) = tokio::join!(
         view::chrome(web, principal, csrf, "partners", &partner.name),
         partners.get_profile(forward(
             principal,
@@ -506,6 +609,14 @@ async fn show_page(
                 ..Default::default()
             },
         )),
+        users.list_partner_users(forward(
+            principal,
+            pb::ListPartnerUsersRequest {
+                partner_id: id.to_owned(),
+                page_size: 100,
+                page_token: String::new(),
+            },
+        )),
     );
     let actions = partner
         .actions
@@ -524,7 +635,10 @@ async fn show_page(
     Ok(render(&ShowPage {
         chrome: chrome?,
         partner: PartnerRow::from(&partner),
-        quota: partner.quota.map(|quota| quota.to_string()).unwrap_or_default(),
+        quota: partner
+            .quota
+            .map(|quota| quota.to_string())
+            .unwrap_or_default(),
         notes: partner.notes.clone(),
         info_for_partner: partner.info_for_partner.clone(),
         send_reminders: partner.send_reminders,
@@ -556,6 +670,19 @@ async fn show_page(
                 total_quantity: distribution.total_quantity,
             })
             .collect(),
+        users: users?
+            .into_inner()
+            .users
+            .into_iter()
+            .map(|user| UserRow {
+                invitation: super::users::invitation_label(user.invitation_status),
+                invited: user.invitation_status == pb::InvitationStatus::Invited as i32,
+                id: user.id,
+                name: user.name,
+                email: user.email,
+            })
+            .collect(),
+        form_id: uuid::Uuid::new_v4().to_string(),
         notice,
         problem,
     }))
@@ -569,7 +696,15 @@ pub async fn show(
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let id = path_id(&id)?;
-    show_page(&web, &principal, &csrf, &id, done_notice(&query.done), String::new()).await
+    show_page(
+        &web,
+        &principal,
+        &csrf,
+        &id,
+        done_notice(&query.done),
+        String::new(),
+    )
+    .await
 }
 
 /// A status action, or deleting the partner; a refusal is shown on the partner's page.
@@ -596,7 +731,10 @@ pub async fn act(
             .await
             .map(drop),
         "approve" => partners
-            .approve_partner(forward(&principal, pb::ApprovePartnerRequest { partner_id }))
+            .approve_partner(forward(
+                &principal,
+                pb::ApprovePartnerRequest { partner_id },
+            ))
             .await
             .map(drop),
         "request_recertification" => partners
@@ -607,11 +745,17 @@ pub async fn act(
             .await
             .map(drop),
         "deactivate" => partners
-            .deactivate_partner(forward(&principal, pb::DeactivatePartnerRequest { partner_id }))
+            .deactivate_partner(forward(
+                &principal,
+                pb::DeactivatePartnerRequest { partner_id },
+            ))
             .await
             .map(drop),
         "reactivate" => partners
-            .reactivate_partner(forward(&principal, pb::ReactivatePartnerRequest { partner_id }))
+            .reactivate_partner(forward(
+                &principal,
+                pb::ReactivatePartnerRequest { partner_id },
+            ))
             .await
             .map(drop),
         "delete" => {
@@ -624,6 +768,187 @@ pub async fn act(
     };
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/partners/{id}?done={action}")).into_response()),
+        Err(status) => {
+            let errors = Errors::from_status(status, same_name)?;
+            let problem = errors.summary.unwrap_or_default();
+            show_page(&web, &principal, &csrf, &id, String::new(), problem).await
+        }
+    }
+}
+
+struct SkippedRow {
+    row: i32,
+    name: String,
+    message: String,
+}
+
+/// What one import did.
+struct ImportReport {
+    imported: i32,
+    skipped: Vec<SkippedRow>,
+}
+
+#[derive(Template)]
+#[template(path = "partners/import.html")]
+struct ImportPage {
+    chrome: Chrome,
+    /// When the bank used its one import; empty before.
+    imported_at: String,
+    report: Option<ImportReport>,
+    form_id: String,
+    errors: Errors,
+}
+
+async fn import_page(
+    web: &Web,
+    principal: &Principal,
+    csrf: &str,
+    report: Option<ImportReport>,
+    errors: Errors,
+) -> Result<Response, PageError> {
+    let mut organizations = OrganizationServiceClient::new(web.channels().partner.clone());
+    let (chrome, organization) = tokio::join!(
+        view::chrome(web, principal, csrf, "partners", "Import partners"),
+        organizations.get_organization(forward(
+            principal,
+            pb::GetOrganizationRequest {
+                organization_id: String::new(),
+            },
+        )),
+    );
+    let organization = organization?.into_inner().organization.unwrap_or_default();
+    Ok(render(&ImportPage {
+        chrome: chrome?,
+        imported_at: view::date_time(organization.partners_imported_at.as_ref()),
+        report,
+        form_id: uuid::Uuid::new_v4().to_string(),
+        errors,
+    }))
+}
+
+pub async fn import_form(
+    State(web): State<Web>,
+    Csrf(csrf): Csrf,
+    Staff(principal): Staff,
+) -> Result<Response, PageError> {
+    import_page(&web, &principal, &csrf, None, Errors::default()).await
+}
+
+/// The one-time import from a CSV file (header `name,email`), with its per-row report.
+pub async fn import(
+    State(web): State<Web>,
+    Csrf(csrf): Csrf,
+    Staff(principal): Staff,
+    upload: Upload,
+) -> Result<Response, PageError> {
+    let csv = upload.bytes("file");
+    if csv.is_empty() {
+        let mut errors = Errors::default();
+        errors.add("file", "Choose a CSV file with the columns name and email.");
+        return import_page(&web, &principal, &csrf, None, errors).await;
+    }
+    let answer = client(&web)
+        .import_partners(forward(
+            &principal,
+            pb::ImportPartnersRequest {
+                csv: csv.to_vec(),
+                request_id: upload.text("form_id"),
+            },
+        ))
+        .await;
+    match answer {
+        Ok(answer) => {
+            let answer = answer.into_inner();
+            let report = ImportReport {
+                imported: answer.imported,
+                skipped: answer
+                    .skipped
+                    .into_iter()
+                    .map(|row| SkippedRow {
+                        row: row.row,
+                        name: row.name,
+                        message: row.message,
+                    })
+                    .collect(),
+            };
+            import_page(&web, &principal, &csrf, Some(report), Errors::default()).await
+        }
+        Err(status) => {
+            let errors = Errors::from_status(status, |_| "file".to_owned())?;
+            import_page(&web, &principal, &csrf, None, errors).await
+        }
+    }
+}
+
+/// Invites a user of the partner (bank staff do it for the agency).
+pub async fn invite_user(
+    State(web): State<Web>,
+    Csrf(csrf): Csrf,
+    Staff(principal): Staff,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let id = path_id(&id)?;
+    let answer = client(&web)
+        .invite_partner_user(forward(
+            &principal,
+            pb::InvitePartnerUserRequest {
+                partner_id: id.clone(),
+                email: form.text("email"),
+                name: form.text("name"),
+                request_id: form.text("form_id"),
+            },
+        ))
+        .await;
+    match answer {
+        Ok(_) => Ok(Redirect::to(&format!("/partners/{id}?done=user_invited")).into_response()),
+        Err(status) => {
+            let errors = Errors::from_status(status, same_name)?;
+            let problem = errors
+                .summary
+                .clone()
+                .or_else(|| errors.get("email").map(|error| format!("E-mail: {error}")))
+                .unwrap_or_default();
+            show_page(&web, &principal, &csrf, &id, String::new(), problem).await
+        }
+    }
+}
+
+/// Re-sends a partner user's invitation, or removes the user from the partner.
+pub async fn user_action(
+    State(web): State<Web>,
+    Csrf(csrf): Csrf,
+    Staff(principal): Staff,
+    Path((id, user_id, action)): Path<(String, String, String)>,
+    _form: Form,
+) -> Result<Response, PageError> {
+    let (id, user_id) = (path_id(&id)?, path_id(&user_id)?);
+    let mut partners = client(&web);
+    let outcome = match action.as_str() {
+        "resend" => partners
+            .resend_partner_user_invitation(forward(
+                &principal,
+                pb::ResendPartnerUserInvitationRequest {
+                    partner_id: id.clone(),
+                    user_id,
+                },
+            ))
+            .await
+            .map(drop),
+        "remove" => partners
+            .remove_partner_user(forward(
+                &principal,
+                pb::RemovePartnerUserRequest {
+                    partner_id: id.clone(),
+                    user_id,
+                },
+            ))
+            .await
+            .map(drop),
+        _ => return Err(PageError::not_found()),
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/partners/{id}?done=user_{action}")).into_response()),
         Err(status) => {
             let errors = Errors::from_status(status, same_name)?;
             let problem = errors.summary.unwrap_or_default();

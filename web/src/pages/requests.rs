@@ -251,11 +251,14 @@ async fn show_page(
         total_items: request.total_items,
         quota_exceeded: request.quota_exceeded,
         comments: request.comments.clone(),
-        requester: [request.requester_name.as_str(), request.requester_email.as_str()]
-            .into_iter()
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join(" · "),
+        requester: [
+            request.requester_name.as_str(),
+            request.requester_email.as_str(),
+        ]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · "),
         created: view::date_time(request.created_at.as_ref()),
         distribution_id: request.distribution_id.clone(),
         cancel_reason: request.cancel_reason.clone(),

@@ -30,8 +30,14 @@ pub async fn location_form(
     Staff(principal): Staff,
 ) -> Result<Response, PageError> {
     Ok(render(&LocationPage {
-        chrome: view::chrome(&web, &principal, &csrf, "dashboard", "Add a storage location")
-            .await?,
+        chrome: view::chrome(
+            &web,
+            &principal,
+            &csrf,
+            "dashboard",
+            "Add a storage location",
+        )
+        .await?,
         name: String::new(),
         address: String::new(),
         form_id: uuid::Uuid::new_v4().to_string(),
@@ -45,7 +51,11 @@ pub async fn create_location(
     Staff(principal): Staff,
     form: Form,
 ) -> Result<Response, PageError> {
-    let (name, address, form_id) = (form.text("name"), form.text("address"), form.text("form_id"));
+    let (name, address, form_id) = (
+        form.text("name"),
+        form.text("address"),
+        form.text("form_id"),
+    );
     let answer = StorageLocationServiceClient::new(web.channels().inventory.clone())
         .create_storage_location(forward(
             &principal,
@@ -64,8 +74,14 @@ pub async fn create_location(
         Err(status) => Errors::from_status(status, same_name)?,
     };
     Ok(render(&LocationPage {
-        chrome: view::chrome(&web, &principal, &csrf, "dashboard", "Add a storage location")
-            .await?,
+        chrome: view::chrome(
+            &web,
+            &principal,
+            &csrf,
+            "dashboard",
+            "Add a storage location",
+        )
+        .await?,
         name,
         address,
         form_id,
