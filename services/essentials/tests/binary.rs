@@ -183,9 +183,13 @@ async fn all_starts_reports_serving_and_stops_cleanly_on_sigterm() {
     assert_eq!(status, 200);
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("bus_connected"), "{metrics}");
-    let (status, body) = http_get(&gateway, "/no/such/route").await;
+    // An unknown API route is the JSON error; any other unknown path the web application's page.
+    let (status, body) = http_get(&gateway, "/api/v1/no/such/route").await;
     assert_eq!(status, 404);
     assert!(body.contains("\"code\":\"NOT_FOUND\""), "{body}");
+    let (status, body) = http_get(&gateway, "/no/such/route").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("<h1>Not found</h1>"), "{body}");
 
     let exit = terminate(&mut child).await;
     assert!(exit.success(), "clean exit after SIGTERM, got {exit:?}");
