@@ -234,9 +234,22 @@ async fn bank_staff_work_in_the_browser() {
     browser.fill("#password", PASSWORD).await;
     browser.fill("#password_confirmation", PASSWORD).await;
     browser.click("main form button[type=submit]").await;
-    // Signed in as the partner's user: the bank's pages are not for it.
+    // Signed in as the partner's user: its home says where it stands.
     browser
-        .wait_text("h1", "the partner user signed in", |text| {
+        .wait_text("h1", "the partner's home", |text| {
+            text.starts_with("Helping Hands")
+        })
+        .await;
+    let explained = browser.text("#status-explanation").await;
+    assert!(
+        explained.contains("Fill in your agency's profile"),
+        "{explained}"
+    );
+    browser.screenshot("partner-home").await;
+    // The bank's pages are not for a partner's user.
+    browser.goto("/partners").await;
+    browser
+        .wait_text("h1", "the bank's pages refused", |text| {
             text == "Not allowed"
         })
         .await;
@@ -255,6 +268,48 @@ async fn bank_staff_work_in_the_browser() {
         })
         .await;
     assert!(browser.text("button[data-action=approve]").await.is_empty());
+
+    // The seed's proxy partner: the bank's own login is also a partner's user, and moves
+    // between the two from the menu.
+    let proxy = id(&post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Direct Service", "email": "admin@web.test"}),
+    )
+    .await);
+    post(
+        &http,
+        &format!("/api/v1/partners/{proxy}/invite"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    browser.goto("/").await;
+    browser.click("details.account summary").await;
+    let role = browser
+        .run("return Array.from(document.querySelectorAll('#role_id option')).find(o => o.textContent.includes('Direct Service')).value;")
+        .await;
+    browser
+        .select("#role_id", role.as_str().expect("the proxy partner role"))
+        .await;
+    browser.click("form.switch button").await;
+    browser
+        .wait_text("h1", "acting as the proxy partner", |text| {
+            text.starts_with("Direct Service")
+        })
+        .await;
+    browser.click("details.account summary").await;
+    let bank_role = browser
+        .run("return Array.from(document.querySelectorAll('#role_id option')).find(o => o.textContent.includes('Web Bank (admin)')).value;")
+        .await;
+    browser
+        .select("#role_id", bank_role.as_str().expect("the bank role"))
+        .await;
+    browser.click("form.switch button").await;
+    browser
+        .wait_text("h1", "back to the bank", |text| text == "Dashboard")
+        .await;
 
     // 7. A distribution without a request: short stock is shown on its line, nothing changes;
     //    then a quantity that is there.

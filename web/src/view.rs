@@ -29,6 +29,8 @@ pub struct Chrome {
     pub assets: &'static Urls,
     /// A bank admin (the Staff page is theirs).
     pub is_admin: bool,
+    /// Acting for a partner agency: the partner's navigation, not the bank's.
+    pub is_partner: bool,
 }
 
 impl Chrome {
@@ -43,6 +45,7 @@ impl Chrome {
             csrf: csrf.to_owned(),
             assets: &URLS,
             is_admin: false,
+            is_partner: false,
         }
     }
 
@@ -108,6 +111,7 @@ pub async fn chrome(
         csrf: csrf.to_owned(),
         assets: &URLS,
         is_admin: principal.role == Role::OrgAdmin,
+        is_partner: principal.role == Role::Partner,
     })
 }
 

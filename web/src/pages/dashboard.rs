@@ -166,9 +166,12 @@ pub async fn show(
     let Some(principal) = signed_in else {
         return Ok(Redirect::to("/sign-in").into_response());
     };
+    if principal.role == essentials_runtime::auth::Role::Partner {
+        return super::partner_home::show(&web, &principal, &csrf, String::new()).await;
+    }
     if !principal.is_bank_staff() {
         return Err(PageError::forbidden(
-            "The pages for partner agencies are not built yet; use the menu to switch to your bank, or the API.",
+            "These pages are for a bank's staff and its partner agencies.",
         ));
     }
     let mut dashboard = DashboardServiceClient::new(web.channels().notification.clone());

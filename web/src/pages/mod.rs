@@ -4,6 +4,7 @@ mod auth;
 mod dashboard;
 mod distributions;
 mod groups;
+mod partner_home;
 mod partners;
 mod requests;
 mod setup;
@@ -18,6 +19,7 @@ pub fn router() -> Router<Web> {
     Router::new()
         .route("/", get(dashboard::show))
         .route("/dashboard/live", get(dashboard::live))
+        .route("/partner/submit", post(partner_home::submit))
         .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/switch", post(auth::switch))
