@@ -774,6 +774,83 @@ async fn bank_admins_manage_partners_staff_and_distributions() {
         .wait_text("h1 .badge", "marked complete", |text| text == "Complete")
         .await;
 
+    // A request cancelled with a reason (none given is refused on the form). (North's group
+    // names no category, and the item has none: South, in no group, may request it.)
+    let south = http
+        .json("GET", "/api/v1/partners?q=South", Some(&admin), None)
+        .await
+        .body["items"][0]["id"]
+        .as_str()
+        .expect("South")
+        .to_owned();
+    post(
+        &http,
+        &format!("/api/v1/partners/{south}/invite_and_approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let request = id(&post(
+        &http,
+        "/api/v1/requests",
+        &admin,
+        json!({"partner_id": south, "items": [{"item_id": item_id, "quantity": 3}]}),
+    )
+    .await);
+    browser.goto(&format!("/requests/{request}")).await;
+    browser.click("form[action$='/cancel'] button").await;
+    browser
+        .wait_text("#reason-error", "a reason asked for", |text| {
+            !text.is_empty()
+        })
+        .await;
+    browser
+        .fill("#reason", "Out of this size until March")
+        .await;
+    browser.click("form[action$='/cancel'] button").await;
+    browser
+        .wait_text("h1 .badge", "the request cancelled", |text| {
+            text == "Cancelled"
+        })
+        .await;
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("Out of this size until March")
+    );
+
+    // Deleting: offered for an uninvited partner without history, refused for the others.
+    let pantry = id(&post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Pop-up Pantry", "email": "pantry@pop-up.test"}),
+    )
+    .await);
+    browser.goto(&format!("/partners/{north}")).await;
+    assert!(browser.text("button[data-action=delete]").await.is_empty());
+    assert!(!browser.content("li[data-refused=delete]").await.is_empty());
+    browser.goto(&format!("/partners/{pantry}")).await;
+    browser
+        .run("window.confirm = () => true; return null;")
+        .await;
+    browser.click("button[data-action=delete]").await;
+    browser
+        .wait_text(".alert.notice", "the partner deleted", |text| {
+            text.contains("deleted")
+        })
+        .await;
+    let gone = http
+        .json(
+            "GET",
+            &format!("/api/v1/partners/{pantry}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 404);
+
     browser.close().await;
     stack.stop().await;
 }
