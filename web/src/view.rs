@@ -10,6 +10,27 @@ use crate::Web;
 use crate::assets::{URLS, Urls};
 use crate::error::PageError;
 
+/// One option of a select.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    /// Options from `(value, label)` pairs, with `selected` marked.
+    pub fn list(pairs: impl IntoIterator<Item = (String, String)>, selected: &str) -> Vec<Choice> {
+        pairs
+            .into_iter()
+            .map(|(value, label)| Choice {
+                selected: value == selected,
+                value,
+                label,
+            })
+            .collect()
+    }
+}
+
 /// One role of the signed-in user, for the switch menu.
 pub struct RoleChoice {
     pub id: String,

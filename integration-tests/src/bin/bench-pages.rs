@@ -106,18 +106,7 @@ async fn main() {
     )
     .await;
     assert_eq!(bank.status, 201, "{:?}", bank.body);
-    let token =
-        essentials_integration_tests::invitation_token(&stack.settings, "admin@bench.test").await;
-    let accepted = http
-        .json(
-            "POST",
-            "/api/v1/invitations/accept",
-            None,
-            Some(json!({"token": token, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let admin = http.login("admin@bench.test", PASSWORD).await;
+    let admin = essentials_integration_tests::accept(&stack, "admin@bench.test").await;
     let item = id(&post(
         &http,
         "/api/v1/items",

@@ -17,44 +17,17 @@ use essentials_runtime::{Code, ServiceError};
 use tonic::transport::Channel;
 
 use super::path_id;
-use super::requests::{Choice, partner_choices};
 use crate::Web;
 use crate::error::{PageError, render};
 use crate::form::{Errors, Form};
 use crate::session::{Csrf, Staff};
-use crate::view::{self, Chrome};
+use crate::view::{self, Choice, Chrome};
 
 /// Empty item lines offered below the filled ones.
 const BLANK_LINES: usize = 3;
 
 fn client(web: &Web) -> DistributionServiceClient<Channel> {
     DistributionServiceClient::new(web.channels().inventory.clone())
-}
-
-pub async fn location_choices(
-    web: &Web,
-    principal: &Principal,
-    selected: &str,
-) -> Result<Vec<Choice>, PageError> {
-    let answer = StorageLocationServiceClient::new(web.channels().inventory.clone())
-        .list_storage_locations(forward(
-            principal,
-            pb::ListStorageLocationsRequest {
-                page_size: 500,
-                ..Default::default()
-            },
-        ))
-        .await?
-        .into_inner();
-    Ok(answer
-        .storage_locations
-        .into_iter()
-        .map(|location| Choice {
-            selected: location.id == selected,
-            value: location.id,
-            label: location.name,
-        })
-        .collect())
 }
 
 /// The bank's active items, by name.
@@ -283,20 +256,16 @@ async fn form_page(
     };
     let (chrome, partners, locations, items) = tokio::join!(
         view::chrome(web, principal, csrf, "distributions", title),
-        partner_choices(web, principal, &fields.partner_id),
-        location_choices(web, principal, &fields.storage_location_id),
+        super::choices::partners(web, principal, &fields.partner_id),
+        super::choices::locations(web, principal, &fields.storage_location_id),
         items(web, principal),
     );
     let items = items?;
     let choices = |selected: &str| {
-        items
+        let pairs = items
             .iter()
-            .map(|item| Choice {
-                value: item.id.clone(),
-                label: item.name.clone(),
-                selected: item.id == selected,
-            })
-            .collect::<Vec<_>>()
+            .map(|item| (item.id.clone(), item.name.clone()));
+        Choice::list(pairs, selected)
     };
     let lines = fields
         .lines
@@ -492,24 +461,13 @@ pub async fn update(
     let mut distribution = fields.to_distribution(&mut errors);
     distribution.id = id.clone();
     if errors.is_empty() {
-        let paths = [
-            "storage_location_id",
-            "issued_at",
-            "delivery_method",
-            "shipping_cost_in_cents",
-            "comment",
-            "agency_rep",
-            "reminder_email_enabled",
-            "line_items",
-        ];
         let answer = client(&web)
             .update_distribution(forward(
                 &principal,
                 pb::UpdateDistributionRequest {
                     distribution: Some(distribution),
-                    update_mask: Some(prost_types::FieldMask {
-                        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-                    }),
+                    // The form holds every writable field: an empty mask means all of them.
+                    update_mask: None,
                 },
             ))
             .await;
@@ -600,7 +558,7 @@ pub async fn list(
     let mut distributions = client(&web);
     let (chrome, partners, answer) = tokio::join!(
         view::chrome(&web, &principal, &csrf, "distributions", "Distributions"),
-        partner_choices(&web, &principal, &partner_id),
+        super::choices::partners(&web, &principal, &partner_id),
         distributions.list_distributions(forward(
             &principal,
             pb::ListDistributionsRequest {

@@ -12,12 +12,11 @@ use essentials_runtime::auth::{Principal, forward};
 use tonic::transport::Channel;
 
 use super::path_id;
-use super::requests::Choice;
 use crate::Web;
 use crate::error::{PageError, render};
 use crate::form::{Errors, Form, same_name};
 use crate::session::{Csrf, Staff};
-use crate::view::{self, Chrome};
+use crate::view::{self, Choice, Chrome};
 
 fn client(web: &Web) -> PartnerGroupServiceClient<Channel> {
     PartnerGroupServiceClient::new(web.channels().partner.clone())
@@ -305,21 +304,13 @@ pub async fn update(
     let mut group = fields.to_group(&mut errors);
     group.id = id.clone();
     if errors.is_empty() {
-        let paths = [
-            "name",
-            "item_category_ids",
-            "send_reminders",
-            "deadline_day",
-            "reminder_day",
-        ];
         let answer = client(&web)
             .update_partner_group(forward(
                 &principal,
                 pb::UpdatePartnerGroupRequest {
                     partner_group: Some(group),
-                    update_mask: Some(prost_types::FieldMask {
-                        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-                    }),
+                    // The form holds every writable field: an empty mask means all of them.
+                    update_mask: None,
                 },
             ))
             .await;

@@ -1,6 +1,7 @@
 //! The pages, one module per area of the bank's work.
 
 mod auth;
+mod choices;
 mod dashboard;
 mod distributions;
 mod groups;

@@ -9,21 +9,18 @@ use essentials_proto::inventory::v1 as inventory;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
 use essentials_proto::partner::v1 as pb;
 use essentials_proto::partner::v1::organization_service_client::OrganizationServiceClient;
-use essentials_proto::partner::v1::partner_group_service_client::PartnerGroupServiceClient;
 use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::request::v1 as request;
 use essentials_proto::request::v1::request_service_client::RequestServiceClient;
 use essentials_runtime::auth::{Principal, forward};
 use tonic::transport::Channel;
 
-use super::distributions::location_choices;
 use super::path_id;
-use super::requests::Choice;
 use crate::Web;
 use crate::error::{PageError, render};
 use crate::form::{Errors, Form, Upload, same_name};
 use crate::session::{Csrf, Staff};
-use crate::view::{self, Chrome};
+use crate::view::{self, Choice, Chrome};
 
 const PAGE_SIZE: i32 = 50;
 const STATUSES: [pb::PartnerStatus; 6] = [
@@ -231,33 +228,6 @@ struct FormPage {
     form_id: String,
 }
 
-/// The bank's partner groups as choices.
-pub async fn group_choices(
-    web: &Web,
-    principal: &Principal,
-    selected: &str,
-) -> Result<Vec<Choice>, PageError> {
-    let answer = PartnerGroupServiceClient::new(web.channels().partner.clone())
-        .list_partner_groups(forward(
-            principal,
-            pb::ListPartnerGroupsRequest {
-                page_size: 500,
-                page_token: String::new(),
-            },
-        ))
-        .await?
-        .into_inner();
-    Ok(answer
-        .partner_groups
-        .into_iter()
-        .map(|group| Choice {
-            selected: group.id == selected,
-            value: group.id,
-            label: group.name,
-        })
-        .collect())
-}
-
 async fn form_page(
     web: &Web,
     principal: &Principal,
@@ -274,8 +244,8 @@ async fn form_page(
     };
     let (chrome, groups, locations) = tokio::join!(
         view::chrome(web, principal, csrf, "partners", title),
-        group_choices(web, principal, &fields.partner_group_id),
-        location_choices(web, principal, &fields.default_storage_location_id),
+        super::choices::groups(web, principal, &fields.partner_group_id),
+        super::choices::locations(web, principal, &fields.default_storage_location_id),
     );
     Ok(render(&FormPage {
         chrome: chrome?,
@@ -395,24 +365,13 @@ pub async fn update(
     let mut partner = fields.to_partner(&mut errors);
     partner.id = id.clone();
     if errors.is_empty() {
-        let paths = [
-            "name",
-            "email",
-            "send_reminders",
-            "quota",
-            "notes",
-            "info_for_partner",
-            "partner_group_id",
-            "default_storage_location_id",
-        ];
         let answer = client(&web)
             .update_partner(forward(
                 &principal,
                 pb::UpdatePartnerRequest {
                     partner: Some(partner),
-                    update_mask: Some(prost_types::FieldMask {
-                        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-                    }),
+                    // The form holds every writable field: an empty mask means all of them.
+                    update_mask: None,
                 },
             ))
             .await;

@@ -16,7 +16,7 @@ use crate::Web;
 use crate::error::{PageError, render};
 use crate::form::{Errors, Form, same_name};
 use crate::session::{Csrf, Staff};
-use crate::view::{self, Chrome};
+use crate::view::{self, Choice, Chrome};
 
 const STATUSES: [pb::RequestStatus; 4] = [
     pb::RequestStatus::Pending,
@@ -27,39 +27,6 @@ const STATUSES: [pb::RequestStatus; 4] = [
 
 fn client(web: &Web) -> RequestServiceClient<Channel> {
     RequestServiceClient::new(web.channels().request.clone())
-}
-
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-/// The bank's partners as choices (for filters and the distribution form), by name.
-pub async fn partner_choices(
-    web: &Web,
-    principal: &Principal,
-    selected: &str,
-) -> Result<Vec<Choice>, PageError> {
-    let answer = PartnerServiceClient::new(web.channels().partner.clone())
-        .list_partners(forward(
-            principal,
-            partner::ListPartnersRequest {
-                page_size: 500,
-                ..Default::default()
-            },
-        ))
-        .await?
-        .into_inner();
-    Ok(answer
-        .partners
-        .into_iter()
-        .map(|partner| Choice {
-            selected: partner.id == selected,
-            value: partner.id,
-            label: partner.name,
-        })
-        .collect())
 }
 
 struct RequestRow {
@@ -107,7 +74,7 @@ pub async fn list(
     let mut requests = client(&web);
     let (chrome, partners, answer) = tokio::join!(
         view::chrome(&web, &principal, &csrf, "requests", "Requests"),
-        partner_choices(&web, &principal, &partner_id),
+        super::choices::partners(&web, &principal, &partner_id),
         requests.list_requests(forward(
             &principal,
             pb::ListRequestsRequest {
