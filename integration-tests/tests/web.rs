@@ -445,6 +445,57 @@ async fn bank_staff_work_in_the_browser() {
         .await;
     assert_eq!(partners.body["items"].as_array().map(Vec::len), Some(0));
 
+    // Bad input on every form is a page that says what is wrong, never a 500 or a trace.
+    browser.goto("/partners/new").await;
+    let csrf = browser.value("input[name=csrf]").await;
+    let distribution_id = listed.body["items"][0]["id"]
+        .as_str()
+        .expect("a distribution");
+    let garbage = format!(
+        "csrf={csrf}&name=%00%FF&email=%40%40&quota=-9999999999999&item_id=nope&quantity=1e9\
+         &issued_at=yesterday&delivery_method=teleport&shipping_cost=%24%24&partner_id=..%2F\
+         &storage_location_id=%27%3B&role_id=x&token=x&password=x&password_confirmation=x\
+         &reason=&deadline_day=99&reminder_day=-1&item_category_id=x&file=x"
+    );
+    for path in [
+        "/partners/new".to_owned(),
+        format!("/partners/{partner_id}/edit"),
+        format!("/partners/{partner_id}/actions/approve"),
+        format!("/partners/{partner_id}/actions/teleport"),
+        format!("/partners/{partner_id}/users"),
+        "/distributions/new".to_owned(),
+        format!("/distributions/{distribution_id}/edit"),
+        format!("/requests/{request_id}/cancel"),
+        format!("/requests/{request_id}/fulfill"),
+        "/storage_locations/new".to_owned(),
+        "/items/new".to_owned(),
+        "/partner_groups".to_owned(),
+        "/users/invite".to_owned(),
+        "/partners/import".to_owned(),
+        "/switch".to_owned(),
+        "/sign-in".to_owned(),
+        "/invitations/accept".to_owned(),
+        "/password/reset".to_owned(),
+    ] {
+        let answer = web
+            .send(
+                "POST",
+                &path,
+                None,
+                "application/x-www-form-urlencoded",
+                garbage.as_bytes(),
+                &[("Cookie", &cookies)],
+            )
+            .await;
+        let page = answer.body.as_str().unwrap_or_default();
+        assert!(answer.status < 500, "{path}: {} {page}", answer.status);
+        assert!(
+            !page.contains("panicked") && !page.contains("src/"),
+            "{path}: {page}"
+        );
+    }
+    assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 84);
+
     // 10. Another bank's staff get "not found" for this bank's partner and request pages.
     let other_invitation = new_bank(&http, &sink, "Other Bank", "admin@other.test").await;
     browser.forget_session().await;

@@ -73,6 +73,14 @@ impl FromRequest<Web> for Form {
                 "This form was not sent from this site, or it has expired. Go back, reload the page and try again.",
             ));
         }
+        let bad: Vec<FieldViolation> = fields
+            .iter()
+            .filter(|(_, value)| value.contains('\0'))
+            .map(|(key, _)| FieldViolation::new(key.clone(), "contains the NUL character (\\0)"))
+            .collect();
+        if !bad.is_empty() {
+            return Err(PageError::Service(ServiceError::invalid(bad)));
+        }
         Ok(Form { fields })
     }
 }

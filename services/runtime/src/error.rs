@@ -301,6 +301,11 @@ impl From<sqlx::Error> for ServiceError {
             _ if matches!(sqlstate(&error).as_deref(), Some("40001" | "40P01")) => {
                 Self::new(Code::Aborted, "a concurrent change interfered, try again")
             }
+            // A text with a character Postgres cannot store (NUL): the caller's input, not ours.
+            _ if matches!(sqlstate(&error).as_deref(), Some("22021" | "22P05")) => Self::new(
+                Code::InvalidArgument,
+                "a text contains a character that cannot be stored (NUL, \\0)",
+            ),
             _ => Self::internal(error),
         }
     }
