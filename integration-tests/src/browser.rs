@@ -239,6 +239,31 @@ impl Browser {
             .unwrap_or_else(|error| panic!("script failed: {error}"))
     }
 
+    /// Runs `script` in the page as an asynchronous script: it ends by calling
+    /// `arguments[arguments.length - 1]` with its result.
+    pub async fn run_async(&self, script: &str) -> Value {
+        self.client
+            .execute_async(script, Vec::new())
+            .await
+            .unwrap_or_else(|error| panic!("script failed: {error}"))
+    }
+
+    /// Fetches the first link matching `css` with this browser's session, as a click would:
+    /// (status, content type, the body's first five characters).
+    pub async fn fetch_link(&self, css: &str) -> Value {
+        let css = serde_json::to_string(css).expect("a selector");
+        self.run_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const link = document.querySelector({css});
+             if (!link) {{ done([0, 'no such link', '']); }} else {{
+               fetch(link.href)
+                 .then(async r => done([r.status, r.headers.get('content-type'), (await r.text()).slice(0, 5)]))
+                 .catch(e => done([0, String(e), '']));
+             }}"
+        ))
+        .await
+    }
+
     /// Saves a PNG of the page as `docs/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");

@@ -422,6 +422,30 @@ pub async fn request_distribution_cycle(suite: &impl Suite, sink: &SmtpSink, tag
     let text = changed.text_body().unwrap_or_default();
     assert!(text.contains(&format!("{item_name}: 8 → 12")), "{text}");
 
+    // The receipt prints the distribution as it is now, for the bank and for its partner.
+    for (who, token) in [("the bank", admin), ("the partner", partner_user)] {
+        let receipt = http
+            .send(
+                "GET",
+                &format!("/api/v1/distributions/{distribution_id}/receipt"),
+                Some(token),
+                "",
+                b"",
+                &[],
+            )
+            .await;
+        assert_eq!(receipt.status, 200, "{who}: {:?}", receipt.body);
+        assert_eq!(receipt.header("content-type"), Some("application/pdf"));
+        let pdf = receipt.body.as_str().unwrap_or_default();
+        assert!(pdf.starts_with("%PDF-"), "{who}: not a PDF");
+        assert!(
+            pdf.contains(&format!("Distribution receipt {distribution_id}")),
+            "{who}: {pdf}"
+        );
+        let total = format!("{:<44}{:>10}", "Total", 12);
+        assert!(pdf.contains(&total), "{who}: the edited total: {pdf}");
+    }
+
     // 9. The bank marks it complete; it leaves the outstanding list for good.
     let completed = post(
         &http,

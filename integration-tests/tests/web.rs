@@ -397,6 +397,11 @@ async fn bank_staff_work_in_the_browser() {
     clerk.fill("#quantity_0", "6").await;
     clerk.click("main form button[type=submit]").await;
     clerk.wait_path("/distributions/").await;
+    // Its printable receipt opens from the distribution's page.
+    assert_eq!(
+        clerk.fetch_link("a[href$='/receipt']").await,
+        json!([200, "application/pdf", "%PDF-"])
+    );
     clerk.close().await;
     browser
         .wait_text(
@@ -416,6 +421,22 @@ async fn bank_staff_work_in_the_browser() {
         .await;
     assert_eq!(request.body["status"], "fulfilled", "{:?}", request.body);
     assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 84);
+    // The partner sees it among its upcoming distributions and opens the same receipt.
+    let agency = Browser::start(browser.base.clone()).await;
+    sign_in(&agency, "hands@partner.test", PASSWORD).await;
+    agency
+        .wait_text(
+            "#upcoming-distributions + table",
+            "the upcoming distribution",
+            |text| text.contains("PDF"),
+        )
+        .await;
+    assert_eq!(
+        agency.fetch_link("a[href$='/receipt']").await,
+        json!([200, "application/pdf", "%PDF-"])
+    );
+    agency.screenshot("partner-home-distribution").await;
+    agency.close().await;
     browser.goto("/distributions").await;
     browser.screenshot("distributions").await;
     browser.goto("/partners").await;

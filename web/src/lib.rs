@@ -60,11 +60,12 @@ impl Web {
 /// Every page, the static assets and the live dashboard stream.
 pub fn router(web: Web) -> Router {
     pages::router()
-        .merge(assets::router())
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             session::refresh_and_csrf,
         ))
+        // Assets need no session (and must not renew one three times in parallel).
+        .merge(assets::router())
         .with_state(web)
 }
 

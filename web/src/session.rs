@@ -222,6 +222,18 @@ impl FromRequestParts<Web> for Staff {
     }
 }
 
+impl FromRequestParts<Web> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _web: &Web) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SignedIn>()
+            .cloned()
+            .ok_or_else(|| PageError::sign_in(&parts.uri))
+    }
+}
+
 /// The caller when signed in, whoever it is.
 pub struct MaybeSignedIn(pub Option<Principal>);
 

@@ -3,12 +3,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use essentials_proto::common::v1::DeliveryMethod;
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
+use essentials_proto::notification::v1::GetDistributionReceiptRequest;
+use essentials_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use essentials_runtime::ServiceError;
 use essentials_runtime::auth::forward;
+use essentials_runtime::http::inline_file;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 use utoipa::{IntoParams, ToSchema};
@@ -31,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             reclaim_distribution
         ))
         .routes(routes!(complete_distribution))
+        .routes(routes!(distribution_receipt))
         .routes(routes!(list_partner_distributions))
 }
 
@@ -405,6 +410,36 @@ async fn complete_distribution(
         .await?
         .into_inner();
     answer(completed.distribution, Vec::new())
+}
+
+/// The distribution's receipt, the PDF its e-mail attaches (rendered by the notification part
+/// from the current distribution): bank staff for their bank's, a partner user for its own.
+#[utoipa::path(get, path = "/distributions/{id}/receipt", tag = "distributions",
+    params(("id" = Uuid, Path, description = "The distribution")),
+    responses((status = 200, description = "The receipt", content_type = "application/pdf",
+        body = Vec<u8>)))]
+async fn distribution_receipt(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let receipt = NotificationServiceClient::new(state.upstreams.notification.clone())
+        .get_distribution_receipt(forward(
+            &caller,
+            GetDistributionReceiptRequest {
+                distribution_id: id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, inline_file(&receipt.file_name)),
+        ],
+        receipt.pdf,
+    )
+        .into_response())
 }
 
 /// Reclaim a distribution: its stock goes back to the location and it is deleted; 200 with the

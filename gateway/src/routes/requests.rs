@@ -461,7 +461,8 @@ struct CancelBody {
 }
 
 /// Cancel a request → cancelled (the partner is told the reason); from pending or started, else
-/// 409 REQUEST_NOT_CANCELLABLE.
+/// 409 REQUEST_NOT_CANCELLABLE. A user of the request's own partner may withdraw it while it is
+/// pending (started: 409; another partner's: 404).
 #[utoipa::path(post, path = "/requests/{id}/cancel", tag = "requests",
     params(("id" = Uuid, Path, description = "The request")), request_body = CancelBody,
     responses((status = 200, description = "The request, now cancelled", body = RequestDto)))]

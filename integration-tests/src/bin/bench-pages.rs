@@ -145,12 +145,32 @@ async fn main() {
         )
         .await;
     assert_eq!(imported.status, 200, "{:?}", imported.body);
-    let partner_ids: Vec<String> = imported.body["partner_ids"]
-        .as_array()
-        .expect("partner ids")
-        .iter()
-        .filter_map(|id| id.as_str().map(str::to_owned))
-        .collect();
+    assert_eq!(imported.body["imported"], partners, "{:?}", imported.body);
+    let mut partner_ids: Vec<String> = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = http
+            .json(
+                "GET",
+                &format!("/api/v1/partners?page_size=100&page_token={page_token}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        partner_ids.extend(
+            page.body["items"]
+                .as_array()
+                .expect("partners")
+                .iter()
+                .filter_map(|partner| partner["id"].as_str().map(str::to_owned)),
+        );
+        match page.body["next_page_token"].as_str() {
+            Some(next) if !next.is_empty() => page_token = next.to_owned(),
+            _ => break,
+        }
+    }
+    assert_eq!(partner_ids.len(), partners, "every imported partner listed");
     // Distributions over the last two years and the next month, 16 at a time.
     let now = time::OffsetDateTime::now_utc();
     let span = 760 * 24 * 3600 / distributions.max(1) as i64;
@@ -216,6 +236,7 @@ async fn main() {
         "/distributions?upcoming=0".to_owned(),
         format!("/distributions?upcoming=0&partner_id={some_partner}"),
         format!("/distributions/{some_distribution}"),
+        format!("/distributions/{some_distribution}/receipt"),
         "/distributions/new".to_owned(),
         "/partner_groups".to_owned(),
         "/users".to_owned(),

@@ -288,6 +288,20 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
             distribution_reminders_sent,
         }))
     }
+
+    async fn get_distribution_receipt(
+        &self,
+        request: Request<pb::GetDistributionReceiptRequest>,
+    ) -> Answer<pb::GetDistributionReceiptResponse> {
+        let caller = principal(&request)?;
+        caller.organization()?;
+        let id = parse_uuid("distribution_id", &request.get_ref().distribution_id)?;
+        let (file_name, pdf) = self.app.distribution_receipt(&caller, id).await?;
+        Ok(Response::new(pb::GetDistributionReceiptResponse {
+            pdf,
+            file_name,
+        }))
+    }
 }
 
 #[derive(Clone)]

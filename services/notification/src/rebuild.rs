@@ -287,6 +287,47 @@ async fn distributions(
     Ok((records, reclaimed))
 }
 
+/// One distribution's snapshot as its next event would carry it, read now from the owning parts
+/// with the caller's token (the receipt a bank prints or a partner downloads); `None` when the
+/// inventory part has no such distribution for the caller. Storage locations are bank staff's to
+/// list, so a partner's copy names no location.
+pub async fn current_snapshot(
+    owners: &Owners,
+    principal: &Principal,
+    distribution_id: &str,
+) -> Result<Option<DistributionSnapshot>, ServiceError> {
+    let Some(distribution) = owners.distribution(principal, distribution_id).await? else {
+        return Ok(None);
+    };
+    let contacts = owners.contacts(principal, &distribution.partner_id).await?;
+    let requester = if distribution.request_id.is_empty() {
+        None
+    } else {
+        owners
+            .request(principal, &distribution.request_id)
+            .await?
+            .map(|found| requester(&found))
+    };
+    let locations = if principal.is_bank_staff() {
+        owners.storage_locations(principal).await?
+    } else {
+        Vec::new()
+    };
+    let location = locations
+        .iter()
+        .find(|location| location.id == distribution.storage_location_id);
+    let items = owners.items(principal).await?;
+    let items: HashMap<&str, &inventory::Item> =
+        items.iter().map(|item| (item.id.as_str(), item)).collect();
+    Ok(Some(distribution_snapshot(
+        &distribution,
+        contacts.as_ref(),
+        location,
+        &items,
+        requester,
+    )))
+}
+
 fn requester(request: &request::Request) -> PersonRef {
     PersonRef {
         user_id: request.requester_user_id.clone(),

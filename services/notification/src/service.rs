@@ -12,7 +12,8 @@ use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
 use crate::domain::dashboard::{OUTSTANDING_LIMIT, rebuild_as_of, rest_of_week};
-use crate::domain::emails::{self, DueDeadlineReminder};
+use crate::domain::emails::{self, DueDeadlineReminder, receipt_name};
+use crate::domain::pdf;
 use crate::domain::reminders::format_day;
 use crate::owners::Owners;
 use crate::rebuild;
@@ -113,6 +114,19 @@ impl Notifications {
             .await
             .map_err(internal)?
             .ok_or_else(|| ServiceError::not_found("e-mail"))
+    }
+
+    /// A distribution's receipt (file name, PDF bytes), from the owning parts' current answers.
+    pub async fn distribution_receipt(
+        &self,
+        principal: &Principal,
+        distribution_id: Uuid,
+    ) -> Result<(String, Vec<u8>), ServiceError> {
+        let snapshot =
+            rebuild::current_snapshot(&self.owners, principal, &distribution_id.to_string())
+                .await?
+                .ok_or_else(|| ServiceError::not_found("distribution"))?;
+        Ok((receipt_name(&snapshot), pdf::receipt(&snapshot)))
     }
 
     pub async fn dashboard(&self, organization_id: Uuid) -> Result<DashboardRows, ServiceError> {

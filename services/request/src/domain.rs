@@ -96,6 +96,19 @@ impl RequestStatus {
         }
     }
 
+    /// The partner withdraws its own request: only while pending, since once the bank has
+    /// started on it the goods may be on a cart already.
+    pub fn withdraw(self) -> Result<RequestStatus, ServiceError> {
+        match self {
+            RequestStatus::Pending => Ok(RequestStatus::Cancelled),
+            RequestStatus::Started => Err(ServiceError::failed_precondition(
+                reason::REQUEST_NOT_CANCELLABLE,
+                "The bank has started fulfilling this request; ask the bank to cancel it.",
+            )),
+            terminal => terminal.cancel(),
+        }
+    }
+
     /// The bank cancels: pending or started → cancelled.
     pub fn cancel(self) -> Result<RequestStatus, ServiceError> {
         match self {
@@ -465,6 +478,25 @@ mod tests {
             RequestStatus::Started.cancel().ok(),
             Some(RequestStatus::Cancelled)
         );
+    }
+
+    #[test]
+    fn a_partner_withdraws_only_what_the_bank_has_not_started() {
+        assert_eq!(
+            RequestStatus::Pending.withdraw().ok(),
+            Some(RequestStatus::Cancelled)
+        );
+        for later in [
+            RequestStatus::Started,
+            RequestStatus::Fulfilled,
+            RequestStatus::Cancelled,
+        ] {
+            let refused = later.withdraw().expect_err("not pending");
+            assert_eq!(
+                refused.reason.as_deref(),
+                Some(reason::REQUEST_NOT_CANCELLABLE)
+            );
+        }
     }
 
     #[test]

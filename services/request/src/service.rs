@@ -529,10 +529,11 @@ impl App {
         &self,
         organization_id: Uuid,
         id: Uuid,
+        partner_id: Option<Uuid>,
         check: fn(RequestStatus) -> Result<RequestStatus, ServiceError>,
     ) -> Result<RequestRow, ServiceError> {
         let mut connection = self.pool.acquire().await?;
-        let row = repo::request(&mut connection, organization_id, id, None, false)
+        let row = repo::request(&mut connection, organization_id, id, partner_id, false)
             .await?
             .ok_or_else(|| ServiceError::not_found("request"))?;
         check(status_of(&row)?)?;
@@ -547,7 +548,7 @@ impl App {
     ) -> Result<(RequestView, DistributionDraft), ServiceError> {
         let organization_id = principal.require_bank_staff()?;
         let current = self
-            .open_request(organization_id, id, RequestStatus::start)
+            .open_request(organization_id, id, None, RequestStatus::start)
             .await?;
         let eligibility = self
             .eligibility(principal, Some(current.partner_id))
@@ -600,27 +601,33 @@ impl App {
         Ok((view, draft))
     }
 
-    /// pending or started → cancelled with a reason; the partner is told by e-mail.
+    /// pending or started → cancelled with a reason (the bank), or pending → cancelled (a user of
+    /// the request's own partner withdrawing it); the partner is told by e-mail.
     pub async fn cancel_request(
         &self,
         principal: &Principal,
         id: Uuid,
         reason: &str,
     ) -> Result<RequestView, ServiceError> {
-        let organization_id = principal.require_bank_staff()?;
+        let (organization_id, own_partner) = read_scope(principal)?;
+        let check = if own_partner.is_some() {
+            RequestStatus::withdraw
+        } else {
+            RequestStatus::cancel
+        };
         let current = self
-            .open_request(organization_id, id, RequestStatus::cancel)
+            .open_request(organization_id, id, own_partner, check)
             .await?;
         let eligibility = self
             .eligibility(principal, Some(current.partner_id))
             .await?;
 
         let mut transaction = self.pool.begin().await?;
-        let locked = repo::request(&mut transaction, organization_id, id, None, true)
+        let locked = repo::request(&mut transaction, organization_id, id, own_partner, true)
             .await?
             .ok_or_else(|| ServiceError::not_found("request"))?;
         let previous = status_of(&locked)?;
-        previous.cancel()?;
+        check(previous)?;
         let Some(row) = repo::cancel(&mut transaction, organization_id, id, reason).await? else {
             return Err(RequestStatus::Cancelled
                 .cancel()

@@ -7,6 +7,7 @@ pub mod bus;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod part;

@@ -3,16 +3,20 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use essentials_proto::common::v1::{DeliveryMethod, LineItem};
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::catalog_service_client::CatalogServiceClient;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
 use essentials_proto::inventory::v1::storage_location_service_client::StorageLocationServiceClient;
+use essentials_proto::notification::v1::GetDistributionReceiptRequest;
+use essentials_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use essentials_proto::partner::v1 as partner;
 use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::request::v1::DistributionDraft;
 use essentials_runtime::auth::{Principal, forward};
+use essentials_runtime::http::inline_file;
 use essentials_runtime::{Code, ServiceError};
 use tonic::transport::Channel;
 
@@ -20,7 +24,7 @@ use super::path_id;
 use crate::Web;
 use crate::error::{PageError, render};
 use crate::form::{Errors, Form};
-use crate::session::{Csrf, Staff};
+use crate::session::{Csrf, SignedIn, Staff};
 use crate::view::{self, Choice, Chrome};
 
 /// Empty item lines offered below the filled ones.
@@ -734,6 +738,33 @@ pub async fn show(
         _ => "",
     };
     show_page(&web, &principal, &csrf, &id, notice, String::new()).await
+}
+
+/// The receipt PDF, the one the partner's e-mail attaches: for the bank's staff, and for a user
+/// of the distribution's own partner (the parts decide; anyone else gets the 404 page).
+pub async fn receipt(
+    State(web): State<Web>,
+    SignedIn(principal): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = path_id(&id)?;
+    let receipt = NotificationServiceClient::new(web.channels().notification.clone())
+        .get_distribution_receipt(forward(
+            &principal,
+            GetDistributionReceiptRequest {
+                distribution_id: id,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, inline_file(&receipt.file_name)),
+        ],
+        receipt.pdf,
+    )
+        .into_response())
 }
 
 async fn after(

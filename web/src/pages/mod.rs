@@ -78,6 +78,7 @@ pub fn router() -> Router<Web> {
             post(distributions::complete),
         )
         .route("/distributions/{id}/reclaim", post(distributions::reclaim))
+        .route("/distributions/{id}/receipt", get(distributions::receipt))
         .route(
             "/storage_locations/new",
             get(setup::location_form).post(setup::create_location),

@@ -25,6 +25,7 @@ struct RequestRow {
 }
 
 struct DistributionRow {
+    id: String,
     issued: String,
     delivery: &'static str,
     total_quantity: i32,
@@ -138,6 +139,7 @@ pub async fn show(
             .distributions
             .into_iter()
             .map(|distribution| DistributionRow {
+                id: distribution.id.clone(),
                 issued: view::date_time(distribution.issued_at.as_ref()),
                 delivery: view::delivery_method(distribution.delivery_method).1,
                 total_quantity: distribution.total_quantity,

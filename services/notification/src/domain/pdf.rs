@@ -41,11 +41,14 @@ pub fn receipt_lines(distribution: &DistributionSnapshot) -> Vec<(f32, String)> 
                 delivery_method_words(distribution.delivery_method())
             ),
         ),
-        (
+    ];
+    // A partner's own copy is read without the bank's location list.
+    if !distribution.storage_location_name.is_empty() {
+        lines.push((
             10.0,
             format!("From: {}", distribution.storage_location_name),
-        ),
-    ];
+        ));
+    }
     if !distribution.comment.is_empty() {
         lines.push((10.0, format!("Comments: {}", distribution.comment)));
     }
