@@ -926,3 +926,407 @@ async fn bank_admins_manage_partners_staff_and_distributions() {
     browser.close().await;
     stack.stop().await;
 }
+
+/// A partner agency's pages: invited by e-mail, it sets its password in the browser, fills its
+/// profile section by section over two visits, submits it and waits for review; once the bank
+/// approves it (bank pages), it requests, sees the request pending and gets the confirmation,
+/// withdraws another; the bank fulfils the first; the partner sees the distribution and opens its
+/// receipt; it invites a colleague. It reaches neither another partner's request nor any bank
+/// page, and the bank sees the same profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_agencies_work_in_the_browser() {
+    let sink = SmtpSink::start().await.expect("smtp sink");
+    let stack = Stack::everything(sink.url()).await;
+    let http = stack.http();
+    let browser = Browser::start(format!("http://{}", stack.gateway)).await;
+
+    // The bank, its stock and its partner, through the API.
+    new_bank(&http, &sink, "Portal Bank", "admin@portal.test").await;
+    let admin = essentials_integration_tests::accept(&stack, "admin@portal.test").await;
+    let item_id = id(&post(
+        &http,
+        "/api/v1/items",
+        &admin,
+        json!({"name": "Portal Wipes", "distribution_quantity": 2}),
+    )
+    .await);
+    let location_id = id(&post(
+        &http,
+        "/api/v1/storage_locations",
+        &admin,
+        json!({"name": "Portal Warehouse", "address": "1 Main"}),
+    )
+    .await);
+    post(
+        &http,
+        "/api/v1/donations",
+        &admin,
+        json!({"storage_location_id": location_id, "line_items": [{"item_id": item_id, "quantity": 100}]}),
+    )
+    .await;
+    let partner_id = id(&post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Caring Corner", "email": "corner@partner.test"}),
+    )
+    .await);
+    post(
+        &http,
+        &format!("/api/v1/partners/{partner_id}/invite"),
+        &admin,
+        json!({}),
+    )
+    .await;
+
+    // 1. The partner follows the e-mailed invitation and sets its password.
+    let link = mailed_link(&sink, "corner@partner.test", "/invitations/accept?token=").await;
+    browser.goto(&link).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#password_confirmation", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text("#bank-contact", "the bank named on the home page", |text| {
+            text.contains("Portal Bank") && text.contains("info@bank.test")
+        })
+        .await;
+    // Not approved yet: a new request is refused with the reason.
+    browser.goto("/partner/requests/new").await;
+    let refusal = browser.text("#request-refusal").await;
+    assert!(refusal.contains("not approved"), "{refusal}");
+
+    // 2. First visit: the agency section, saved as progress; a bad number is named on its form.
+    browser.goto("/partner/profile/agency_information").await;
+    browser
+        .fill(
+            "[name='agency_information.agency_mission']",
+            "Diapers for every family",
+        )
+        .await;
+    browser
+        .fill("[name='agency_information.address.city']", "Austin")
+        .await;
+    browser
+        .select("[name='agency_information.agency_type']", "18")
+        .await;
+    browser.screenshot("partner-profile-section").await;
+    browser.click("button[value=stay]").await;
+    browser
+        .wait_text(".alert.notice", "the section saved", |text| {
+            text == "Saved."
+        })
+        .await;
+    browser.goto("/partner/profile/agency_stability").await;
+    browser
+        .fill("[name='agency_stability.founded']", "nineteen")
+        .await;
+    browser.click("button[value=stay]").await;
+    let bad = browser
+        .wait_text(
+            "[id='agency_stability.founded-error']",
+            "the bad year named",
+            |text| !text.is_empty(),
+        )
+        .await;
+    assert!(bad.contains("whole number"), "{bad}");
+    assert_eq!(
+        browser.value("[name='agency_stability.founded']").await,
+        "nineteen",
+        "what was typed is kept"
+    );
+
+    // Second visit (signed out and in again): the progress is there; submitting before the
+    // media section is filled is refused with that section marked.
+    sign_in(&browser, "corner@partner.test", PASSWORD).await;
+    browser
+        .wait_text("h1", "the partner's home", |text| {
+            text.starts_with("Caring Corner")
+        })
+        .await;
+    browser.goto("/partner/profile").await;
+    let agency = browser.text("#section-agency_information").await;
+    assert!(
+        agency.contains("Diapers for every family") && agency.contains("Austin"),
+        "{agency}"
+    );
+    assert!(agency.contains("Food bank pantry"), "{agency}");
+    browser
+        .click("form[action='/partner/profile/submit'] button")
+        .await;
+    browser
+        .wait_text(
+            "#section-media_information .error",
+            "the media requirement marked",
+            |text| text.contains("website"),
+        )
+        .await;
+    browser.screenshot("partner-profile").await;
+    browser.goto("/partner/profile/media_information").await;
+    browser
+        .fill(
+            "[name='media_information.website']",
+            "https://corner.example",
+        )
+        .await;
+    browser.click("button[value=continue]").await;
+    browser.wait_path("/partner/profile/agency_stability").await;
+    browser.goto("/partner/profile").await;
+    assert!(
+        browser
+            .text("#section-media_information")
+            .await
+            .contains("https://corner.example")
+    );
+    browser
+        .click("form[action='/partner/profile/submit'] button")
+        .await;
+    browser
+        .wait_text("h1 .badge", "awaiting review", |text| {
+            text == "Awaiting review"
+        })
+        .await;
+
+    // 3. The bank sees the same profile and approves the partner in its own pages.
+    let bank = Browser::start(browser.base.clone()).await;
+    sign_in(&bank, "admin@portal.test", PASSWORD).await;
+    bank.wait_text("h1", "the bank's dashboard", |text| text == "Dashboard")
+        .await;
+    bank.goto(&format!("/partners/{partner_id}/profile")).await;
+    assert!(
+        bank.text("#section-agency_information")
+            .await
+            .contains("Diapers for every family")
+    );
+    bank.screenshot("bank-partner-profile").await;
+    bank.goto(&format!("/partners/{partner_id}")).await;
+    bank.click("button[data-action=approve]").await;
+    bank.wait_text("h1 .badge", "approved", |text| text == "Approved")
+        .await;
+
+    // 4. The partner requests; the confirmation page, the list and the e-mail follow.
+    browser.goto("/partner/requests/new").await;
+    browser.select("#item_0", &item_id).await;
+    browser.fill("#amount_0", "7").await;
+    browser.fill("#comments", "for the weekend").await;
+    browser.screenshot("partner-request-new").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text(".alert.notice", "the confirmation", |text| {
+            text.contains("sent to the bank")
+        })
+        .await;
+    assert_eq!(browser.text("#request-status").await, "Pending");
+    browser.screenshot("partner-request").await;
+    let request_id = browser
+        .path()
+        .await
+        .trim_start_matches("/partner/requests/")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    essentials_integration_tests::cycle::wait_for_subject(
+        &sink,
+        "corner@partner.test",
+        "Portal Bank - Requests Confirmation",
+    )
+    .await;
+    browser.goto("/partner/requests?status=pending").await;
+    assert!(
+        browser
+            .text(&format!("tr[data-request='{request_id}']"))
+            .await
+            .contains("Pending")
+    );
+    browser.screenshot("partner-requests").await;
+
+    // A second request for a number of people, withdrawn while pending (a reason is asked for).
+    browser.goto("/partner/requests/new").await;
+    browser.click("#request_type_individual").await;
+    browser.select("#item_0", &item_id).await;
+    browser.fill("#amount_0", "3").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_text("#request-status", "the second request", |text| {
+            text == "Pending"
+        })
+        .await;
+    assert!(
+        browser.text("main table tfoot").await.contains('6'),
+        "3 people × 2"
+    );
+    browser
+        .click("form[action$='/cancel'] button[type=submit]")
+        .await;
+    browser
+        .wait_text("#reason-error", "a reason asked for", |text| {
+            !text.is_empty()
+        })
+        .await;
+    browser.fill("#reason", "Found another source").await;
+    browser
+        .click("form[action$='/cancel'] button[type=submit]")
+        .await;
+    browser
+        .wait_text("#request-status", "withdrawn", |text| text == "Cancelled")
+        .await;
+
+    // 5. The bank fulfils the first; the partner sees the distribution and its receipt.
+    bank.goto(&format!("/requests/{request_id}")).await;
+    bank.click("form[action$='/fulfill'] button").await;
+    bank.wait_text("h1", "the distribution form", |text| {
+        text.starts_with("New distribution")
+    })
+    .await;
+    bank.select("#storage_location_id", &location_id).await;
+    bank.click("main form button[type=submit]").await;
+    bank.wait_path("/distributions/").await;
+    bank.close().await;
+    browser.goto("/partner/distributions").await;
+    let row = browser
+        .wait_text(
+            "#distribution-table tbody tr",
+            "the upcoming distribution",
+            |text| text.contains('7'),
+        )
+        .await;
+    assert!(row.contains("Scheduled"), "{row}");
+    browser.screenshot("partner-distributions").await;
+    browser.click("#distribution-table tbody tr td a").await;
+    browser
+        .wait_text("main table tbody", "its items", |text| {
+            text.contains("Portal Wipes")
+        })
+        .await;
+    assert_eq!(
+        browser.fetch_link("a[href$='/receipt']").await,
+        json!([200, "application/pdf", "%PDF-"])
+    );
+    browser.screenshot("partner-distribution").await;
+
+    // 6. The partner invites a colleague, who is e-mailed.
+    browser.goto("/partner/users").await;
+    browser.fill("#name", "Cory Colleague").await;
+    browser.fill("#email", "cory@partner.test").await;
+    browser.click("form[action='/partner/users'] button").await;
+    browser
+        .wait_text("#user-table", "the colleague listed", |text| {
+            text.contains("cory@partner.test")
+        })
+        .await;
+    mailed_link(&sink, "cory@partner.test", "/invitations/accept?token=").await;
+    browser.screenshot("partner-users").await;
+
+    // 7. Another partner's request and the bank's pages are out of reach.
+    let other = id(&post(
+        &http,
+        "/api/v1/partners",
+        &admin,
+        json!({"name": "Other Agency", "email": "other@partner.test"}),
+    )
+    .await);
+    post(
+        &http,
+        &format!("/api/v1/partners/{other}/invite_and_approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let other_user = essentials_integration_tests::accept(&stack, "other@partner.test").await;
+    let other_request = id(&post(
+        &http,
+        "/api/v1/partner/requests",
+        &other_user,
+        json!({"items": [{"item_id": item_id, "quantity": 1}]}),
+    )
+    .await);
+    for path in [
+        format!("/partner/requests/{other_request}"),
+        format!("/requests/{other_request}"),
+        "/partners".to_owned(),
+        format!("/partners/{partner_id}/profile"),
+    ] {
+        browser.goto(&path).await;
+        let heading = browser.text("h1").await;
+        assert!(
+            heading == "Not found" || heading == "Not allowed",
+            "{path}: {heading}"
+        );
+    }
+    // Bad input on every partner form is a page that says what is wrong, never a 500.
+    browser.goto("/partner/users").await;
+    let csrf = browser.value("input[name=csrf]").await;
+    let cookies = browser.cookie_header().await;
+    let garbage = format!(
+        "csrf={csrf}&name=%00%FF&email=%40%40&item_id=nope&amount=1e9&request_type=teleport\
+         &comments=%FF&reason=&form_id=..%2F&agency_information.agency_type=-3\
+         &agency_stability.founded=99999999999&area_served.served_areas=a%2C%2C%2C\
+         &pick_up_person.emails=x%2Cy%2Cz%2Cw&population_served.population_black=-1"
+    );
+    let web = http.unchecked();
+    // Once with a NUL (refused whole, by field), once without (each form's own checks).
+    let bodies = [garbage.clone(), garbage.replace("%00", "")];
+    for (body, path) in bodies.iter().flat_map(|body| {
+        [
+            "/partner/requests/new".to_owned(),
+            format!("/partner/requests/{request_id}/cancel"),
+            format!("/partner/requests/{other_request}/cancel"),
+            "/partner/users".to_owned(),
+            "/partner/profile/submit".to_owned(),
+            "/partner/profile/agency_information".to_owned(),
+            "/partner/profile/agency_stability".to_owned(),
+            "/partner/profile/area_served".to_owned(),
+            "/partner/profile/pick_up_person".to_owned(),
+            "/partner/profile/population_served".to_owned(),
+            "/partner/profile/no_such_section".to_owned(),
+            format!("/partners/{partner_id}/profile/contacts"),
+        ]
+        .map(|path| (body, path))
+    }) {
+        let answer = web
+            .send(
+                "POST",
+                &path,
+                None,
+                "application/x-www-form-urlencoded",
+                body.as_bytes(),
+                &[("Cookie", &cookies)],
+            )
+            .await;
+        let page = answer.body.as_str().unwrap_or_default();
+        assert!(answer.status < 500, "{path}: {} {page}", answer.status);
+        assert!(
+            !page.contains("panicked") && !page.contains("src/"),
+            "{path}: {page}"
+        );
+    }
+    // None of it changed the profile.
+    browser.goto("/partner/profile").await;
+    assert!(
+        browser
+            .text("#section-agency_information")
+            .await
+            .contains("Food bank pantry")
+    );
+    let population = browser.text("#section-population_served").await;
+    assert!(!population.contains("-1"), "{population}");
+    assert!(
+        !browser
+            .text("#section-pick_up_person")
+            .await
+            .contains("x, y")
+    );
+
+    let cancelled = http
+        .json(
+            "POST",
+            &format!("/api/v1/requests/{other_request}/cancel"),
+            Some(&http.login("corner@partner.test", PASSWORD).await),
+            Some(json!({"reason": "not mine"})),
+        )
+        .await;
+    assert_eq!(cancelled.status, 404, "{:?}", cancelled.body);
+
+    browser.close().await;
+    stack.stop().await;
+}

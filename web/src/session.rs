@@ -234,6 +234,26 @@ impl FromRequestParts<Web> for SignedIn {
     }
 }
 
+/// A signed-in user acting for a partner agency, with its partner's id; bank staff are told to
+/// switch to their partner role.
+pub struct PartnerUser(pub Principal, pub uuid::Uuid);
+
+impl FromRequestParts<Web> for PartnerUser {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _web: &Web) -> Result<Self, Self::Rejection> {
+        let Some(SignedIn(principal)) = parts.extensions.get::<SignedIn>().cloned() else {
+            return Err(PageError::sign_in(&parts.uri));
+        };
+        let Ok((_, partner_id)) = principal.require_partner() else {
+            return Err(PageError::forbidden(
+                "These pages are for a partner agency. Switch to your partner role in the menu, or sign in with a partner's account.",
+            ));
+        };
+        Ok(PartnerUser(principal, partner_id))
+    }
+}
+
 /// The caller when signed in, whoever it is.
 pub struct MaybeSignedIn(pub Option<Principal>);
 

@@ -269,6 +269,46 @@ pub fn check_profile(profile: &pb::PartnerProfile, media_shown: bool) -> Vec<Fie
             "at least one request type must be enabled",
         ));
     }
+    if let Some(population) = &profile.population_served {
+        let shares = [
+            ("population_black", population.population_black),
+            ("population_white", population.population_white),
+            ("population_hispanic", population.population_hispanic),
+            ("population_asian", population.population_asian),
+            (
+                "population_american_indian",
+                population.population_american_indian,
+            ),
+            ("population_island", population.population_island),
+            (
+                "population_multi_racial",
+                population.population_multi_racial,
+            ),
+            ("population_other", population.population_other),
+            ("at_fpl_or_below", population.at_fpl_or_below),
+            ("above_1_2_times_fpl", population.above_1_2_times_fpl),
+            ("greater_2_times_fpl", population.greater_2_times_fpl),
+            ("poverty_unknown", population.poverty_unknown),
+        ];
+        for (name, share) in shares {
+            if !(0..=100).contains(&share) {
+                violations.push(FieldViolation::new(
+                    format!("population_served.{name}"),
+                    "must be a percentage, 0 to 100",
+                ));
+            }
+        }
+    }
+    if profile
+        .agency_stability
+        .as_ref()
+        .is_some_and(|stability| !(0..=9999).contains(&stability.founded))
+    {
+        violations.push(FieldViolation::new(
+            "agency_stability.founded",
+            "must be a year (or empty)",
+        ));
+    }
     if let Some(area) = &profile.area_served {
         let mut total = 0i64;
         for (index, served) in area.served_areas.iter().enumerate() {
@@ -552,6 +592,31 @@ mod tests {
                 "pick_up_person.emails[2]"
             ]
         );
+        profile.area_served = None;
+        profile.pick_up_person = None;
+        profile.population_served = Some(pb::PopulationServed {
+            population_black: 40,
+            population_white: 101,
+            poverty_unknown: -1,
+            ..Default::default()
+        });
+        profile.agency_stability = Some(pb::AgencyStability {
+            founded: 1998,
+            ..Default::default()
+        });
+        assert_eq!(
+            fields(&profile, false),
+            vec![
+                "population_served.population_white",
+                "population_served.poverty_unknown"
+            ]
+        );
+        profile.population_served = None;
+        profile.agency_stability = Some(pb::AgencyStability {
+            founded: -5,
+            ..Default::default()
+        });
+        assert_eq!(fields(&profile, false), vec!["agency_stability.founded"]);
     }
 }
 

@@ -7,6 +7,9 @@ mod distributions;
 mod groups;
 mod partner_home;
 mod partners;
+mod portal;
+mod portal_requests;
+mod profile;
 mod requests;
 mod setup;
 mod users;
@@ -21,6 +24,30 @@ pub fn router() -> Router<Web> {
         .route("/", get(dashboard::show))
         .route("/dashboard/live", get(dashboard::live))
         .route("/partner/submit", post(partner_home::submit))
+        .route("/partner/profile", get(profile::own_review))
+        .route("/partner/profile/submit", post(profile::submit))
+        .route(
+            "/partner/profile/{section}",
+            get(profile::own_edit).post(profile::own_save),
+        )
+        .route("/partner/requests", get(portal_requests::list))
+        .route(
+            "/partner/requests/new",
+            get(portal_requests::new_form).post(portal_requests::create),
+        )
+        .route("/partner/requests/{id}", get(portal_requests::show))
+        .route(
+            "/partner/requests/{id}/cancel",
+            post(portal_requests::cancel),
+        )
+        .route("/partner/distributions", get(portal::distributions))
+        .route("/partner/distributions/{id}", get(portal::distribution))
+        .route("/partner/users", get(portal::users).post(portal::invite))
+        .route("/partners/{id}/profile", get(profile::bank_review))
+        .route(
+            "/partners/{id}/profile/{section}",
+            get(profile::bank_edit).post(profile::bank_save),
+        )
         .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/switch", post(auth::switch))

@@ -18,6 +18,7 @@ use crate::form::{Errors, same_name};
 use crate::view::{self, Chrome};
 
 struct RequestRow {
+    id: String,
     created: String,
     status: &'static str,
     status_label: &'static str,
@@ -42,6 +43,9 @@ struct HomePage {
     explanation: &'static str,
     info_for_partner: String,
     may_submit: bool,
+    may_request: bool,
+    bank_name: String,
+    bank_email: String,
     requests: Vec<RequestRow>,
     distributions: Vec<DistributionRow>,
     problem: String,
@@ -79,8 +83,15 @@ pub async fn show(
     let mut partners = PartnerServiceClient::new(web.channels().partner.clone());
     let mut requests = RequestServiceClient::new(web.channels().request.clone());
     let mut distributions = DistributionServiceClient::new(web.channels().inventory.clone());
-    let (chrome, partner, requests, distributions) = tokio::join!(
+    let mut contacts = PartnerServiceClient::new(web.channels().partner.clone());
+    let (chrome, contacts, partner, requests, distributions) = tokio::join!(
         view::chrome(web, principal, csrf, "home", "Home"),
+        contacts.get_partner_contacts(forward(
+            principal,
+            pb::GetPartnerContactsRequest {
+                partner_id: partner_id.to_string(),
+            },
+        )),
         partners.get_partner(forward(
             principal,
             pb::GetPartnerRequest {
@@ -108,9 +119,13 @@ pub async fn show(
         )),
     );
     let partner = partner?.into_inner().partner.unwrap_or_default();
+    let contacts = contacts?.into_inner();
     let (status, status_label) = view::partner_status(partner.status);
     Ok(render(&HomePage {
         chrome: chrome?,
+        may_request: partner.status == pb::PartnerStatus::Approved as i32,
+        bank_name: contacts.organization_name,
+        bank_email: contacts.organization_email,
         explanation: explanation(partner.status()),
         may_submit: partner
             .actions
@@ -127,6 +142,7 @@ pub async fn show(
             .map(|request| {
                 let (status, status_label) = view::request_status(request.status);
                 RequestRow {
+                    id: request.id.clone(),
                     created: view::date_time(request.created_at.as_ref()),
                     status,
                     status_label,
