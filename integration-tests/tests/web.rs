@@ -1327,6 +1327,29 @@ async fn partner_agencies_work_in_the_browser() {
         .await;
     assert_eq!(cancelled.status, 404, "{:?}", cancelled.body);
 
+    // The partner's pages fit a phone.
+    browser
+        .client
+        .set_window_size(375, 812)
+        .await
+        .expect("resize");
+    for path in [
+        "/",
+        "/partner/profile",
+        "/partner/profile/agency_information",
+        "/partner/requests/new",
+        "/partner/requests",
+        "/partner/distributions",
+        "/partner/users",
+    ] {
+        browser.goto(path).await;
+        let overflow = browser
+            .run("return document.documentElement.scrollWidth > window.innerWidth;")
+            .await;
+        assert_eq!(overflow, json!(false), "{path} is wider than the phone");
+    }
+    browser.screenshot("partner-users-phone").await;
+
     browser.close().await;
     stack.stop().await;
 }
