@@ -71,6 +71,29 @@ async fn new_bank(http: &Http, sink: &SmtpSink, name: &str, admin_email: &str) -
     mailed_link(sink, admin_email, "/invitations/accept?token=").await
 }
 
+/// Posts `body` to each form path with this browser's cookies: every answer is a page that says
+/// what is wrong (or a refusal), never a 500 or a trace.
+async fn post_garbage(web: &Http, cookies: &str, body: &str, paths: &[String]) {
+    for path in paths {
+        let answer = web
+            .send(
+                "POST",
+                path,
+                None,
+                "application/x-www-form-urlencoded",
+                body.as_bytes(),
+                &[("Cookie", cookies)],
+            )
+            .await;
+        let page = answer.body.as_str().unwrap_or_default();
+        assert!(answer.status < 500, "{path}: {} {page}", answer.status);
+        assert!(
+            !page.contains("panicked") && !page.contains("src/"),
+            "{path}: {page}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_staff_work_in_the_browser() {
     let sink = SmtpSink::start().await.expect("smtp sink");
@@ -478,7 +501,7 @@ async fn bank_staff_work_in_the_browser() {
          &storage_location_id=%27%3B&role_id=x&token=x&password=x&password_confirmation=x\
          &reason=&deadline_day=99&reminder_day=-1&item_category_id=x&file=x"
     );
-    for path in [
+    let forms = [
         "/partners/new".to_owned(),
         format!("/partners/{partner_id}/edit"),
         format!("/partners/{partner_id}/actions/approve"),
@@ -497,24 +520,8 @@ async fn bank_staff_work_in_the_browser() {
         "/sign-in".to_owned(),
         "/invitations/accept".to_owned(),
         "/password/reset".to_owned(),
-    ] {
-        let answer = web
-            .send(
-                "POST",
-                &path,
-                None,
-                "application/x-www-form-urlencoded",
-                garbage.as_bytes(),
-                &[("Cookie", &cookies)],
-            )
-            .await;
-        let page = answer.body.as_str().unwrap_or_default();
-        assert!(answer.status < 500, "{path}: {} {page}", answer.status);
-        assert!(
-            !page.contains("panicked") && !page.contains("src/"),
-            "{path}: {page}"
-        );
-    }
+    ];
+    post_garbage(&web, &cookies, &garbage, &forms).await;
     assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 84);
 
     // 10. Another bank's staff get "not found" for this bank's partner and request pages.
@@ -1266,39 +1273,22 @@ async fn partner_agencies_work_in_the_browser() {
     let web = http.unchecked();
     // Once with a NUL (refused whole, by field), once without (each form's own checks).
     let bodies = [garbage.clone(), garbage.replace("%00", "")];
-    for (body, path) in bodies.iter().flat_map(|body| {
-        [
-            "/partner/requests/new".to_owned(),
-            format!("/partner/requests/{request_id}/cancel"),
-            format!("/partner/requests/{other_request}/cancel"),
-            "/partner/users".to_owned(),
-            "/partner/profile/submit".to_owned(),
-            "/partner/profile/agency_information".to_owned(),
-            "/partner/profile/agency_stability".to_owned(),
-            "/partner/profile/area_served".to_owned(),
-            "/partner/profile/pick_up_person".to_owned(),
-            "/partner/profile/population_served".to_owned(),
-            "/partner/profile/no_such_section".to_owned(),
-            format!("/partners/{partner_id}/profile/contacts"),
-        ]
-        .map(|path| (body, path))
-    }) {
-        let answer = web
-            .send(
-                "POST",
-                &path,
-                None,
-                "application/x-www-form-urlencoded",
-                body.as_bytes(),
-                &[("Cookie", &cookies)],
-            )
-            .await;
-        let page = answer.body.as_str().unwrap_or_default();
-        assert!(answer.status < 500, "{path}: {} {page}", answer.status);
-        assert!(
-            !page.contains("panicked") && !page.contains("src/"),
-            "{path}: {page}"
-        );
+    let forms = [
+        "/partner/requests/new".to_owned(),
+        format!("/partner/requests/{request_id}/cancel"),
+        format!("/partner/requests/{other_request}/cancel"),
+        "/partner/users".to_owned(),
+        "/partner/profile/submit".to_owned(),
+        "/partner/profile/agency_information".to_owned(),
+        "/partner/profile/agency_stability".to_owned(),
+        "/partner/profile/area_served".to_owned(),
+        "/partner/profile/pick_up_person".to_owned(),
+        "/partner/profile/population_served".to_owned(),
+        "/partner/profile/no_such_section".to_owned(),
+        format!("/partners/{partner_id}/profile/contacts"),
+    ];
+    for body in &bodies {
+        post_garbage(&web, &cookies, body, &forms).await;
     }
     // None of it changed the profile.
     browser.goto("/partner/profile").await;
@@ -1326,6 +1316,29 @@ async fn partner_agencies_work_in_the_browser() {
         )
         .await;
     assert_eq!(cancelled.status, 404, "{:?}", cancelled.body);
+
+    // A forgotten password: the e-mailed link opens the reset page, and the new one signs in.
+    browser.forget_session().await;
+    browser.goto("/sign-in").await;
+    browser.click("a[href='/password/forgot']").await;
+    browser.fill("#email", "corner@partner.test").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_path("/sign-in").await;
+    let reset = mailed_link(&sink, "corner@partner.test", "/password/reset?token=").await;
+    browser.goto(&reset).await;
+    browser.fill("#password", "A new pass phrase!").await;
+    browser
+        .fill("#password_confirmation", "A new pass phrase!")
+        .await;
+    browser.screenshot("password-reset").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_path("/sign-in").await;
+    sign_in(&browser, "corner@partner.test", "A new pass phrase!").await;
+    browser
+        .wait_text("h1", "signed in with the new password", |text| {
+            text.starts_with("Caring Corner")
+        })
+        .await;
 
     // The partner's pages fit a phone.
     browser

@@ -203,6 +203,33 @@ pub fn request_status(status: i32) -> (&'static str, &'static str) {
     }
 }
 
+/// A request-status filter: the status named by `value` (the list's `?status=`), if any, and the
+/// select's options with it marked.
+pub fn request_status_filter(
+    value: &str,
+) -> (
+    Option<essentials_proto::request::v1::RequestStatus>,
+    Vec<Choice>,
+) {
+    use essentials_proto::request::v1::RequestStatus as S;
+    let statuses = [S::Pending, S::Started, S::Fulfilled, S::Cancelled];
+    let selected = statuses
+        .into_iter()
+        .find(|status| request_status(*status as i32).0 == value);
+    let choices = statuses
+        .into_iter()
+        .map(|status| {
+            let (value, label) = request_status(status as i32);
+            Choice {
+                value: value.to_owned(),
+                label: label.to_owned(),
+                selected: Some(status) == selected,
+            }
+        })
+        .collect();
+    (selected, choices)
+}
+
 pub fn delivery_method(method: i32) -> (&'static str, &'static str) {
     use essentials_proto::common::v1::DeliveryMethod as M;
     match M::try_from(method).unwrap_or(M::Unspecified) {

@@ -1156,14 +1156,15 @@ async fn fulfil_cancel_and_the_distribution_event_change_a_request_once() {
         .await
         .expect_err("cancelled");
     assert_eq!(reason(&refused).as_deref(), Some("REQUEST_NOT_FULFILLABLE"));
-    // A partner user cannot fulfil or cancel.
+    // A partner user may withdraw only its own pending request: this one is over.
+    let withdrawn = suite
+        .cancel(&agency.token, &to_cancel.id, "mine")
+        .await
+        .expect_err("already cancelled");
+    assert_eq!(withdrawn.code(), Code::FailedPrecondition);
     assert_eq!(
-        suite
-            .cancel(&agency.token, &to_cancel.id, "mine")
-            .await
-            .expect_err("partner")
-            .code(),
-        Code::PermissionDenied
+        reason(&withdrawn).as_deref(),
+        Some("REQUEST_NOT_CANCELLABLE")
     );
     suite.stop().await;
 }

@@ -23,13 +23,6 @@ use crate::view::{self, Choice, Chrome};
 /// Lines offered on a new request.
 const LINES: usize = 5;
 
-const STATUSES: [pb::RequestStatus; 4] = [
-    pb::RequestStatus::Pending,
-    pb::RequestStatus::Started,
-    pb::RequestStatus::Fulfilled,
-    pb::RequestStatus::Cancelled,
-];
-
 fn client(web: &Web) -> RequestServiceClient<Channel> {
     RequestServiceClient::new(web.channels().request.clone())
 }
@@ -76,9 +69,7 @@ pub async fn list(
     PartnerUser(principal, _): PartnerUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let selected = STATUSES
-        .into_iter()
-        .find(|status| view::request_status(*status as i32).0 == query.status);
+    let (selected, statuses) = view::request_status_filter(&query.status);
     let mut requests = client(&web);
     let (chrome, answer) = tokio::join!(
         view::chrome(&web, &principal, &csrf, "requests", "Your requests"),
@@ -117,17 +108,7 @@ pub async fn list(
     });
     Ok(render(&ListPage {
         chrome: chrome?,
-        statuses: STATUSES
-            .into_iter()
-            .map(|status| {
-                let (value, label) = view::request_status(status as i32);
-                Choice {
-                    value: value.to_owned(),
-                    label: label.to_owned(),
-                    selected: Some(status) == selected,
-                }
-            })
-            .collect(),
+        statuses,
         requests: rows,
         next_page,
     }))

@@ -18,13 +18,6 @@ use crate::form::{Errors, Form, same_name};
 use crate::session::{Csrf, Staff};
 use crate::view::{self, Choice, Chrome};
 
-const STATUSES: [pb::RequestStatus; 4] = [
-    pb::RequestStatus::Pending,
-    pb::RequestStatus::Started,
-    pb::RequestStatus::Fulfilled,
-    pb::RequestStatus::Cancelled,
-];
-
 fn client(web: &Web) -> RequestServiceClient<Channel> {
     RequestServiceClient::new(web.channels().request.clone())
 }
@@ -65,9 +58,7 @@ pub async fn list(
     Staff(principal): Staff,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let selected = STATUSES
-        .into_iter()
-        .find(|status| view::request_status(*status as i32).0 == query.status);
+    let (selected, statuses) = view::request_status_filter(&query.status);
     let partner_id = uuid::Uuid::parse_str(&query.partner_id)
         .map(|id| id.to_string())
         .unwrap_or_default();
@@ -121,17 +112,7 @@ pub async fn list(
     });
     Ok(render(&ListPage {
         chrome: chrome?,
-        statuses: STATUSES
-            .into_iter()
-            .map(|status| {
-                let (value, label) = view::request_status(status as i32);
-                Choice {
-                    value: value.to_owned(),
-                    label: label.to_owned(),
-                    selected: Some(status) == selected,
-                }
-            })
-            .collect(),
+        statuses,
         partners,
         requests: rows,
         next_page,
