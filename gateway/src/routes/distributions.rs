@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use essentials_proto::common::v1::DeliveryMethod;
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::distribution_service_client::DistributionServiceClient;
@@ -12,7 +12,7 @@ use essentials_proto::notification::v1::GetDistributionReceiptRequest;
 use essentials_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use essentials_runtime::ServiceError;
 use essentials_runtime::auth::forward;
-use essentials_runtime::http::inline_file;
+use essentials_runtime::http::inline_pdf;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 use utoipa::{IntoParams, ToSchema};
@@ -432,14 +432,7 @@ async fn distribution_receipt(
         ))
         .await?
         .into_inner();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, inline_file(&receipt.file_name)),
-        ],
-        receipt.pdf,
-    )
-        .into_response())
+    Ok(inline_pdf(&receipt.file_name, receipt.pdf))
 }
 
 /// Reclaim a distribution: its stock goes back to the location and it is deleted; 200 with the

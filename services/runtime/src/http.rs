@@ -25,6 +25,20 @@ pub fn inline_file(file_name: &str) -> String {
     format!("inline; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// A PDF answered for the browser to show, saved under `file_name`.
+pub fn inline_pdf(file_name: &str, pdf: Vec<u8>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, inline_file(file_name)),
+        ],
+        pdf,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,6 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use essentials_proto::common::v1::{DeliveryMethod, LineItem};
 use essentials_proto::inventory::v1 as pb;
@@ -16,7 +15,7 @@ use essentials_proto::partner::v1 as partner;
 use essentials_proto::partner::v1::partner_service_client::PartnerServiceClient;
 use essentials_proto::request::v1::DistributionDraft;
 use essentials_runtime::auth::{Principal, forward};
-use essentials_runtime::http::inline_file;
+use essentials_runtime::http::inline_pdf;
 use essentials_runtime::{Code, ServiceError};
 use tonic::transport::Channel;
 
@@ -757,14 +756,7 @@ pub async fn receipt(
         ))
         .await?
         .into_inner();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, inline_file(&receipt.file_name)),
-        ],
-        receipt.pdf,
-    )
-        .into_response())
+    Ok(inline_pdf(&receipt.file_name, receipt.pdf))
 }
 
 async fn after(

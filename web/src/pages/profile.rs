@@ -644,9 +644,9 @@ struct Target {
 }
 
 impl Target {
-    fn own() -> Self {
+    fn own(partner_id: uuid::Uuid) -> Self {
         Target {
-            partner_id: String::new(),
+            partner_id: partner_id.to_string(),
             base: "/partner/profile".to_owned(),
             for_partner: true,
         }
@@ -784,10 +784,6 @@ async fn review(
     notice: &'static str,
     problem: Option<Errors>,
 ) -> Result<Response, PageError> {
-    let own_partner_id = match principal.require_partner() {
-        Ok((_, partner_id)) if target.for_partner => partner_id.to_string(),
-        _ => target.partner_id.clone(),
-    };
     let section_name = if target.for_partner {
         "profile"
     } else {
@@ -800,7 +796,7 @@ async fn review(
         partners.get_partner(forward(
             principal,
             pb::GetPartnerRequest {
-                partner_id: own_partner_id,
+                partner_id: target.partner_id.clone(),
             },
         )),
     );
@@ -857,14 +853,14 @@ fn saved_notice(query: &NoticeQuery) -> &'static str {
 pub async fn own_review(
     State(web): State<Web>,
     Csrf(csrf): Csrf,
-    PartnerUser(principal, _): PartnerUser,
+    PartnerUser(principal, partner_id): PartnerUser,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     review(
         &web,
         &principal,
         &csrf,
-        Target::own(),
+        Target::own(partner_id),
         saved_notice(&query),
         None,
     )
@@ -906,7 +902,15 @@ pub async fn submit(
                 errors.summary =
                     Some("The profile is not ready for review yet; see below.".to_owned());
             }
-            review(&web, &principal, &csrf, Target::own(), "", Some(errors)).await
+            review(
+                &web,
+                &principal,
+                &csrf,
+                Target::own(partner_id),
+                "",
+                Some(errors),
+            )
+            .await
         }
     }
 }
@@ -1136,7 +1140,7 @@ async fn save(
 pub async fn own_edit(
     State(web): State<Web>,
     Csrf(csrf): Csrf,
-    PartnerUser(principal, _): PartnerUser,
+    PartnerUser(principal, partner_id): PartnerUser,
     Path(slug): Path<String>,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
@@ -1144,7 +1148,7 @@ pub async fn own_edit(
         &web,
         &principal,
         &csrf,
-        Target::own(),
+        Target::own(partner_id),
         &slug,
         saved_notice(&query),
     )
@@ -1154,11 +1158,19 @@ pub async fn own_edit(
 pub async fn own_save(
     State(web): State<Web>,
     Csrf(csrf): Csrf,
-    PartnerUser(principal, _): PartnerUser,
+    PartnerUser(principal, partner_id): PartnerUser,
     Path(slug): Path<String>,
     form: Form,
 ) -> Result<Response, PageError> {
-    save(&web, &principal, &csrf, Target::own(), &slug, &form).await
+    save(
+        &web,
+        &principal,
+        &csrf,
+        Target::own(partner_id),
+        &slug,
+        &form,
+    )
+    .await
 }
 
 pub async fn bank_edit(
