@@ -128,6 +128,46 @@ impl FieldViolation {
     }
 }
 
+/// A part's own error enum: each variant names its canonical code and machine-readable reason
+/// once, and its `Display` is the sentence for people. `part_error!` turns it into a
+/// [`ServiceError`].
+pub trait PartError: fmt::Display {
+    fn code(&self) -> Code;
+    /// The `google.rpc.ErrorInfo` reason, e.g. `PARTNER_NOT_APPROVED`.
+    fn reason(&self) -> &'static str;
+    /// Facts that go with the reason (item, wanted, available…).
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+impl ServiceError {
+    pub fn from_part(error: &impl PartError) -> Self {
+        let mut answer = Self::new(error.code(), error.to_string()).with_reason(error.reason());
+        for (key, value) in error.metadata() {
+            answer = answer.with_metadata(key, value);
+        }
+        answer
+    }
+}
+
+/// `impl From<$error> for ServiceError` (and for `tonic::Status`) for a part's [`PartError`].
+#[macro_export]
+macro_rules! part_error {
+    ($error:ty) => {
+        impl From<$error> for $crate::ServiceError {
+            fn from(error: $error) -> Self {
+                $crate::ServiceError::from_part(&error)
+            }
+        }
+        impl From<$error> for ::tonic::Status {
+            fn from(error: $error) -> Self {
+                $crate::ServiceError::from_part(&error).into()
+            }
+        }
+    };
+}
+
 /// An error as a client sees it: a code, a sentence for people, and optional details.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError {
@@ -314,6 +354,36 @@ impl From<sqlx::Error> for ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Short(i64);
+    impl fmt::Display for Short {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "only {} left", self.0)
+        }
+    }
+    impl PartError for Short {
+        fn code(&self) -> Code {
+            Code::FailedPrecondition
+        }
+        fn reason(&self) -> &'static str {
+            "INSUFFICIENT_STOCK"
+        }
+        fn metadata(&self) -> Vec<(&'static str, String)> {
+            vec![("available", self.0.to_string())]
+        }
+    }
+
+    #[test]
+    fn a_part_error_keeps_its_code_reason_sentence_and_facts() {
+        let error = ServiceError::from_part(&Short(3));
+        assert_eq!(error.code, Code::FailedPrecondition);
+        assert_eq!(error.reason.as_deref(), Some("INSUFFICIENT_STOCK"));
+        assert_eq!(error.message, "only 3 left");
+        assert_eq!(
+            error.metadata.get("available").map(String::as_str),
+            Some("3")
+        );
+    }
 
     #[test]
     fn table_maps_every_code_to_grpc_and_http() {

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod convert;
 pub mod db;
 pub mod error;
 pub mod grpc;
@@ -12,10 +13,12 @@ pub mod idempotency;
 pub mod metrics;
 pub mod part;
 pub mod settings;
+#[cfg(feature = "testing")]
 pub mod smtp_sink;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{Code, FieldViolation, ServiceError};
+pub use error::{Code, FieldViolation, PartError, ServiceError};
 pub use settings::Settings;
 pub use tokio_util::sync::CancellationToken;
