@@ -2,16 +2,11 @@
 //! sign-in and invitations, partners through every status, their profiles, groups and the
 //! one-time import. It issues the access tokens every other part verifies.
 
-mod accounts;
 mod activity;
-mod csv;
 pub mod domain;
-mod groups;
 mod grpc;
-mod reminders;
 mod repo;
 mod service;
-mod throttle;
 
 use std::sync::Arc;
 
@@ -67,7 +62,7 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
     let activity = Worker::new("partner-activity", activity.run(context.shutdown.clone()));
     let reminders = Worker::new(
         "deadline-reminders",
-        reminders::run_daily(app.clone(), context.shutdown.clone()),
+        service::run_daily(app.clone(), context.shutdown.clone()),
     );
     let bootstrap = Worker::new("bootstrap-admin", async move {
         if let Err(error) = app.bootstrap_admin().await {

@@ -189,6 +189,13 @@ pub fn checked(problems: Vec<FieldViolation>) -> Result<(), ServiceError> {
     }
 }
 
+/// Runs one field's parse on its own: its violation, if any, as the error.
+pub fn alone<T>(parse: impl FnOnce(&mut Vec<FieldViolation>) -> T) -> Result<T, ServiceError> {
+    let mut problems = Vec::new();
+    let value = parse(&mut problems);
+    checked(problems).map(|()| value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

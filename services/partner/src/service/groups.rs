@@ -11,29 +11,9 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::reason;
+use crate::domain::PartnerError;
+use crate::repo::{self, GroupRow};
 use crate::service::App;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct GroupRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub name: String,
-    pub send_reminders: bool,
-    pub deadline_day: Option<i32>,
-    pub reminder_day: Option<i32>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-    pub partner_count: i64,
-    pub item_category_ids: Vec<Uuid>,
-}
-
-const GROUP_SELECT: &str = "SELECT g.id, g.organization_id, g.name, g.send_reminders, \
-    g.deadline_day, g.reminder_day, g.created_at, g.updated_at, \
-    (SELECT count(*) FROM partner p WHERE p.partner_group_id = g.id) AS partner_count, \
-    COALESCE(ARRAY(SELECT c.item_category_id FROM partner_group_item_category c \
-        WHERE c.partner_group_id = g.id ORDER BY c.item_category_id), '{}') AS item_category_ids \
-    FROM partner_group g";
 
 /// Checks a group's own rules; names every problem.
 pub fn check_group(group: &mut GroupRow) -> Vec<FieldViolation> {
@@ -83,41 +63,6 @@ fn name_conflict(error: sqlx::Error) -> ServiceError {
     }
 }
 
-async fn group_row(
-    connection: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
-) -> Result<GroupRow, ServiceError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{GROUP_SELECT} WHERE g.organization_id = $1 AND g.id = $2"
-    )))
-    .bind(organization_id)
-    .bind(id)
-    .fetch_optional(connection)
-    .await?
-    .ok_or_else(|| ServiceError::not_found("partner group"))
-}
-
-async fn replace_categories(
-    connection: &mut PgConnection,
-    group: &GroupRow,
-) -> Result<(), ServiceError> {
-    sqlx::query("DELETE FROM partner_group_item_category WHERE partner_group_id = $1")
-        .bind(group.id)
-        .execute(&mut *connection)
-        .await?;
-    sqlx::query(
-        "INSERT INTO partner_group_item_category (partner_group_id, item_category_id, organization_id)
-         SELECT $1, unnest($2::uuid[]), $3",
-    )
-    .bind(group.id)
-    .bind(&group.item_category_ids)
-    .bind(group.organization_id)
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
 /// A field violation when the inventory part did not find the id for the caller's bank; a clean
 /// UNAVAILABLE when it could not answer.
 fn owned_by_bank<T>(
@@ -133,6 +78,16 @@ fn owned_by_bank<T>(
         ))),
         Err(status) => Err(ServiceError::part_unavailable("inventory", &status)),
     }
+}
+
+async fn group_row(
+    connection: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<GroupRow, ServiceError> {
+    repo::group(connection, organization_id, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("partner group"))
 }
 
 impl App {
@@ -167,7 +122,7 @@ impl App {
     }
 
     /// Asks the inventory part that every category is one of the caller's bank's.
-    async fn check_categories(
+    pub(super) async fn check_categories(
         &self,
         principal: &Principal,
         ids: &[Uuid],
@@ -214,20 +169,10 @@ impl App {
         group.id = Uuid::now_v7();
         group.organization_id = organization_id;
         let mut transaction = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO partner_group (id, organization_id, name, send_reminders, deadline_day, reminder_day)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(group.id)
-        .bind(organization_id)
-        .bind(&group.name)
-        .bind(group.send_reminders)
-        .bind(group.deadline_day)
-        .bind(group.reminder_day)
-        .execute(&mut *transaction)
-        .await
-        .map_err(name_conflict)?;
-        replace_categories(&mut transaction, &group).await?;
+        repo::insert_group(&mut transaction, &group)
+            .await
+            .map_err(name_conflict)?;
+        repo::replace_group_categories(&mut transaction, &group).await?;
         let created = group_row(&mut transaction, organization_id, group.id).await?;
         transaction.commit().await?;
         Ok(created)
@@ -246,12 +191,7 @@ impl App {
     pub async fn list_groups(&self, principal: &Principal) -> Result<Vec<GroupRow>, ServiceError> {
         let organization_id = principal.require_bank_staff()?;
         let mut connection = self.pool.acquire().await?;
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{GROUP_SELECT} WHERE g.organization_id = $1 ORDER BY g.name, g.id"
-        )))
-        .bind(organization_id)
-        .fetch_all(&mut *connection)
-        .await?)
+        Ok(repo::list_groups(&mut connection, organization_id).await?)
     }
 
     pub async fn update_group(
@@ -276,21 +216,10 @@ impl App {
             .copied()
             .collect();
         self.check_categories(principal, &added).await?;
-        sqlx::query(
-            "UPDATE partner_group SET name = $3, send_reminders = $4, deadline_day = $5,
-                reminder_day = $6, updated_at = now()
-             WHERE organization_id = $1 AND id = $2",
-        )
-        .bind(organization_id)
-        .bind(id)
-        .bind(&group.name)
-        .bind(group.send_reminders)
-        .bind(group.deadline_day)
-        .bind(group.reminder_day)
-        .execute(&mut *transaction)
-        .await
-        .map_err(name_conflict)?;
-        replace_categories(&mut transaction, &group).await?;
+        repo::update_group(&mut transaction, &group)
+            .await
+            .map_err(name_conflict)?;
+        repo::replace_group_categories(&mut transaction, &group).await?;
         let updated = group_row(&mut transaction, organization_id, id).await?;
         transaction.commit().await?;
         Ok(updated)
@@ -301,30 +230,15 @@ impl App {
         let organization_id = principal.require_bank_staff()?;
         let mut transaction = self.pool.begin().await?;
         let group = group_row(&mut transaction, organization_id, id).await?;
-        // Locks the group so no partner joins it while we delete.
-        sqlx::query("SELECT 1 FROM partner_group WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        let members: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM partner WHERE partner_group_id = $1")
-                .bind(id)
-                .fetch_one(&mut *transaction)
-                .await?;
+        let members = repo::lock_group_members(&mut transaction, id).await?;
         if members > 0 {
-            return Err(ServiceError::failed_precondition(
-                reason::GROUP_HAS_PARTNERS,
-                format!(
-                    "Partner Group cannot be deleted: {} still has {members} partner(s).",
-                    group.name
-                ),
-            ));
+            return Err(PartnerError::GroupHasPartners {
+                group: group.name,
+                members,
+            }
+            .into());
         }
-        sqlx::query("DELETE FROM partner_group WHERE organization_id = $1 AND id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
+        repo::delete_group(&mut transaction, organization_id, id).await?;
         transaction.commit().await?;
         Ok(())
     }

@@ -9,35 +9,19 @@ use essentials_proto::events::v1 as events;
 use essentials_proto::partner::v1 as pb;
 use essentials_runtime::auth::{Principal, Role};
 use essentials_runtime::bus::{NewEvent, enqueue};
-use essentials_runtime::{CancellationToken, FieldViolation, ServiceError};
+use essentials_runtime::{CancellationToken, ServiceError};
 use sqlx::PgConnection;
 use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
 use crate::domain::{self, Schedule};
-use crate::repo::{OrganizationRow, PartnerRow};
+use crate::repo::{self, OrganizationRow, PartnerRow};
 use crate::service::{App, bank_ref, partner_ref};
 
 /// Reminders go out from 12:00 UTC, as the reference's clock does.
 const RUN_FROM: Time = time::macros::time!(12:00);
 /// How often the job looks whether today's run is due.
 const CHECK_EVERY: Duration = Duration::from_secs(300);
-
-const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
-    time::macros::format_description!("[year]-[month]-[day]");
-
-pub fn format_date(date: Date) -> String {
-    date.format(DATE_FORMAT).unwrap_or_default()
-}
-
-pub fn parse_date(field: &str, text: &str) -> Result<Date, ServiceError> {
-    Date::parse(text, DATE_FORMAT).map_err(|_| {
-        ServiceError::invalid(vec![FieldViolation::new(
-            field,
-            "must be a date, YYYY-MM-DD",
-        )])
-    })
-}
 
 /// A partner to remind, with the deadline and the group whose schedule chose it.
 pub struct Due {
@@ -46,32 +30,15 @@ pub struct Due {
     pub group: Option<Uuid>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Candidate {
-    id: Uuid,
-    group_deadline_day: Option<i32>,
-    group_reminder_day: Option<i32>,
-    group_id: Option<Uuid>,
-}
-
 impl App {
     /// The bank's partners to remind on `day`.
-    async fn due(
+    pub(super) async fn due(
         &self,
         connection: &mut PgConnection,
         organization: &OrganizationRow,
         day: Date,
     ) -> Result<Vec<Due>, ServiceError> {
-        let candidates: Vec<Candidate> = sqlx::query_as(
-            "SELECT p.id, g.deadline_day AS group_deadline_day, g.reminder_day AS group_reminder_day,
-                    g.id AS group_id
-             FROM partner p LEFT JOIN partner_group g ON g.id = p.partner_group_id
-             WHERE p.organization_id = $1 AND p.status <> 'deactivated'
-             ORDER BY p.name, p.id",
-        )
-        .bind(organization.id)
-        .fetch_all(&mut *connection)
-        .await?;
+        let candidates = repo::reminder_candidates(&mut *connection, organization.id).await?;
         let bank = Schedule {
             deadline_day: organization.deadline_day,
             reminder_day: organization.reminder_day,
@@ -113,19 +80,14 @@ impl App {
         let organizations: Vec<Uuid> = match principal.role {
             Role::SuperAdmin => match organization {
                 Some(id) => vec![id],
-                None => {
-                    sqlx::query_scalar("SELECT id FROM organization ORDER BY id")
-                        .fetch_all(&self.pool)
-                        .await?
-                }
+                None => repo::organization_ids(&mut *self.pool.acquire().await?).await?,
             },
             _ => vec![principal.require_bank_staff()?],
         };
         let mut connection = self.pool.acquire().await?;
         let mut reminders = Vec::new();
         for organization_id in organizations {
-            let Some(organization) =
-                crate::repo::organization(&mut connection, organization_id).await?
+            let Some(organization) = repo::organization(&mut connection, organization_id).await?
             else {
                 continue;
             };
@@ -136,7 +98,7 @@ impl App {
                     partner_id: due.partner.id.to_string(),
                     partner_name: due.partner.name.clone(),
                     partner_email: due.partner.email.clone(),
-                    deadline_date: format_date(due.deadline),
+                    deadline_date: domain::format_date(due.deadline),
                     reminder_email_text: organization.reminder_email_text.clone(),
                 });
             }
@@ -147,27 +109,14 @@ impl App {
     /// Claims each bank's run for `day` and writes its reminder events; returns how many
     /// reminders this call wrote (0 for banks another replica already ran).
     pub async fn run_deadline_reminders(&self, day: Date) -> Result<usize, ServiceError> {
-        let organizations: Vec<Uuid> =
-            sqlx::query_scalar("SELECT id FROM organization ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
+        let organizations = repo::organization_ids(&mut *self.pool.acquire().await?).await?;
         let mut written = 0;
         for organization_id in organizations {
             let mut transaction = self.pool.begin().await?;
-            let claimed = sqlx::query(
-                "INSERT INTO reminder_run (organization_id, day) VALUES ($1, $2)
-                 ON CONFLICT ON CONSTRAINT reminder_run_pkey DO NOTHING",
-            )
-            .bind(organization_id)
-            .bind(day)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
+            if !repo::claim_reminder_run(&mut transaction, organization_id, day).await? {
                 continue;
             }
-            let Some(organization) =
-                crate::repo::organization(&mut transaction, organization_id).await?
+            let Some(organization) = repo::organization(&mut transaction, organization_id).await?
             else {
                 continue;
             };
@@ -179,8 +128,8 @@ impl App {
                     &events::PartnerDeadlineReminderDue {
                         partner: Some(partner_ref(&reminder.partner)),
                         bank: Some(bank_ref(&organization)),
-                        deadline_date: format_date(reminder.deadline),
-                        reminder_date: format_date(day),
+                        deadline_date: domain::format_date(reminder.deadline),
+                        reminder_date: domain::format_date(day),
                         reminder_email_text: organization.reminder_email_text.clone(),
                         partner_group_id: reminder
                             .group
@@ -190,14 +139,8 @@ impl App {
                 );
                 enqueue(&mut transaction, &event).await?;
             }
-            sqlx::query(
-                "UPDATE reminder_run SET reminded = $3 WHERE organization_id = $1 AND day = $2",
-            )
-            .bind(organization_id)
-            .bind(day)
-            .bind(i32::try_from(due.len()).unwrap_or(i32::MAX))
-            .execute(&mut *transaction)
-            .await?;
+            let reminded = i32::try_from(due.len()).unwrap_or(i32::MAX);
+            repo::record_reminder_run(&mut transaction, organization_id, day, reminded).await?;
             transaction.commit().await?;
             written += due.len();
         }

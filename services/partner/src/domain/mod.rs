@@ -1,8 +1,15 @@
 //! Partner statuses and their transitions, and the rules for e-mails, passwords and profiles.
 //! No I/O: everything here is checked by unit tests.
 
+pub mod csv;
+mod error;
+mod reminders;
+
+pub use error::PartnerError;
+pub use reminders::*;
+
 use essentials_proto::partner::v1 as pb;
-use essentials_runtime::{FieldViolation, ServiceError};
+use essentials_runtime::FieldViolation;
 
 /// A partner's status (DOMAIN.md §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,27 +108,6 @@ impl Transition {
     ];
 }
 
-/// Machine-readable reasons a transition is refused.
-pub mod reason {
-    pub const NOT_INVITABLE: &str = "PARTNER_NOT_INVITABLE";
-    pub const NOT_APPROVABLE: &str = "PARTNER_NOT_APPROVABLE";
-    pub const ALREADY_AWAITING_REVIEW: &str = "PARTNER_ALREADY_AWAITING_REVIEW";
-    pub const ALREADY_APPROVED: &str = "PARTNER_ALREADY_APPROVED";
-    pub const ALREADY_RECERTIFICATION_REQUIRED: &str = "PARTNER_ALREADY_RECERTIFICATION_REQUIRED";
-    pub const DEACTIVATED: &str = "PARTNER_DEACTIVATED";
-    pub const NOT_INVITED: &str = "PARTNER_NOT_INVITED";
-    pub const ALREADY_DEACTIVATED: &str = "PARTNER_ALREADY_DEACTIVATED";
-    pub const NOT_DEACTIVATED: &str = "PARTNER_NOT_DEACTIVATED";
-    pub const NOT_DELETABLE: &str = "PARTNER_NOT_DELETABLE";
-    pub const NOT_APPROVED: &str = "PARTNER_NOT_APPROVED";
-    pub const ALREADY_IMPORTED: &str = "PARTNERS_ALREADY_IMPORTED";
-    pub const INVITATION_USED: &str = "INVITATION_USED";
-    pub const INVITATION_EXPIRED: &str = "INVITATION_EXPIRED";
-    pub const GROUP_HAS_PARTNERS: &str = "PARTNER_GROUP_HAS_PARTNERS";
-    pub const LAST_ROLE: &str = "USER_ROLE_REQUIRED";
-    pub const ROLE_REMOVED: &str = "USER_ROLE_REMOVED";
-}
-
 /// The status a transition leads to from `current`, or why it is refused.
 ///
 /// Where the reference allows a transition that silently loses state we refuse it: inviting an
@@ -131,96 +117,53 @@ pub fn next_status(
     name: &str,
     current: PartnerStatus,
     transition: Transition,
-) -> Result<PartnerStatus, ServiceError> {
+) -> Result<PartnerStatus, PartnerError> {
     use PartnerStatus::*;
-    let refuse =
-        |reason: &str, message: String| Err(ServiceError::failed_precondition(reason, message));
+    let name = name.to_owned();
     match transition {
         Transition::Invite => match current {
             Uninvited | Invited => Ok(Invited),
-            _ => refuse(
-                reason::NOT_INVITABLE,
-                format!(
-                    "{name} is {} and cannot be invited; only uninvited partners are invited (and invited ones re-sent)",
-                    current.as_str()
-                ),
-            ),
+            status => Err(PartnerError::NotInvitable { name, status }),
         },
         Transition::InviteAndApprove => match current {
             Uninvited | Invited => Ok(Approved),
-            _ => refuse(
-                reason::NOT_INVITABLE,
-                format!(
-                    "{name} is {} and cannot be invited and approved",
-                    current.as_str()
-                ),
-            ),
+            status => Err(PartnerError::NotInvitableAndApprovable { name, status }),
         },
         Transition::SubmitForApproval => match current {
             Invited | RecertificationRequired | Uninvited => Ok(AwaitingReview),
-            AwaitingReview => refuse(
-                reason::ALREADY_AWAITING_REVIEW,
-                "This partner has already requested approval.".to_owned(),
-            ),
-            Approved => refuse(
-                reason::ALREADY_APPROVED,
-                format!("{name} is already approved"),
-            ),
-            Deactivated => refuse(
-                reason::DEACTIVATED,
-                format!("{name} has been deactivated; contact the bank to reactivate it"),
-            ),
+            AwaitingReview => Err(PartnerError::AlreadyAwaitingReview),
+            Approved => Err(PartnerError::AlreadyApproved { name }),
+            Deactivated => Err(PartnerError::DeactivatedContactBank { name }),
         },
         Transition::Approve => match current {
             Invited | AwaitingReview => Ok(Approved),
-            _ => refuse(
-                reason::NOT_APPROVABLE,
-                format!(
-                    "{name} is not waiting for approval (it is {})",
-                    current.as_str()
-                ),
-            ),
+            status => Err(PartnerError::NotApprovable { name, status }),
         },
         Transition::RequestRecertification => match current {
-            RecertificationRequired => refuse(
-                reason::ALREADY_RECERTIFICATION_REQUIRED,
-                format!("{name} has already been requested to recertify"),
-            ),
-            Deactivated => refuse(reason::DEACTIVATED, format!("{name} has been deactivated")),
-            Uninvited => refuse(
-                reason::NOT_INVITED,
-                format!("{name} has not been invited, so it cannot recertify"),
-            ),
+            RecertificationRequired => Err(PartnerError::AlreadyRecertificationRequired { name }),
+            Deactivated => Err(PartnerError::Deactivated { name }),
+            Uninvited => Err(PartnerError::NotInvited { name }),
             Invited | AwaitingReview | Approved => Ok(RecertificationRequired),
         },
         Transition::Deactivate => match current {
-            Deactivated => refuse(
-                reason::ALREADY_DEACTIVATED,
-                format!("{name} is already deactivated"),
-            ),
+            Deactivated => Err(PartnerError::AlreadyDeactivated { name }),
             _ => Ok(Deactivated),
         },
         Transition::Reactivate => match current {
             Deactivated => Ok(Approved),
-            _ => refuse(
-                reason::NOT_DEACTIVATED,
-                format!("{name} is not deactivated!"),
-            ),
+            _ => Err(PartnerError::NotDeactivated { name }),
         },
     }
 }
 
 /// Only an uninvited partner without users, requests or distributions may be deleted.
-pub fn check_deletable(name: &str, deletable: bool) -> Result<(), ServiceError> {
+pub fn check_deletable(name: &str, deletable: bool) -> Result<(), PartnerError> {
     if deletable {
         return Ok(());
     }
-    Err(ServiceError::failed_precondition(
-        reason::NOT_DELETABLE,
-        format!(
-            "{name} cannot be deleted: only uninvited partners without users, requests or distributions can"
-        ),
-    ))
+    Err(PartnerError::NotDeletable {
+        name: name.to_owned(),
+    })
 }
 
 /// Lower-cases and checks an e-mail address; `None` when it is not one.
@@ -381,6 +324,7 @@ pub fn check_profile(profile: &pb::PartnerProfile, media_shown: bool) -> Vec<Fie
 mod tests {
     use super::*;
     use PartnerStatus::*;
+    use essentials_runtime::ServiceError;
 
     #[test]
     fn every_transition_from_every_status() {
@@ -394,10 +338,10 @@ mod tests {
                 [
                     Ok(Invited),
                     Ok(Invited),
-                    Err(reason::NOT_INVITABLE),
-                    Err(reason::NOT_INVITABLE),
-                    Err(reason::NOT_INVITABLE),
-                    Err(reason::NOT_INVITABLE),
+                    Err("PARTNER_NOT_INVITABLE"),
+                    Err("PARTNER_NOT_INVITABLE"),
+                    Err("PARTNER_NOT_INVITABLE"),
+                    Err("PARTNER_NOT_INVITABLE"),
                 ],
             ),
             (
@@ -405,10 +349,10 @@ mod tests {
                 [
                     Ok(Approved),
                     Ok(Approved),
-                    Err(reason::NOT_INVITABLE),
-                    Err(reason::NOT_INVITABLE),
-                    Err(reason::NOT_INVITABLE),
-                    Err(reason::NOT_INVITABLE),
+                    Err("PARTNER_NOT_INVITABLE"),
+                    Err("PARTNER_NOT_INVITABLE"),
+                    Err("PARTNER_NOT_INVITABLE"),
+                    Err("PARTNER_NOT_INVITABLE"),
                 ],
             ),
             (
@@ -416,32 +360,32 @@ mod tests {
                 [
                     Ok(AwaitingReview),
                     Ok(AwaitingReview),
-                    Err(reason::ALREADY_AWAITING_REVIEW),
-                    Err(reason::ALREADY_APPROVED),
+                    Err("PARTNER_ALREADY_AWAITING_REVIEW"),
+                    Err("PARTNER_ALREADY_APPROVED"),
                     Ok(AwaitingReview),
-                    Err(reason::DEACTIVATED),
+                    Err("PARTNER_DEACTIVATED"),
                 ],
             ),
             (
                 Transition::Approve,
                 [
-                    Err(reason::NOT_APPROVABLE),
+                    Err("PARTNER_NOT_APPROVABLE"),
                     Ok(Approved),
                     Ok(Approved),
-                    Err(reason::NOT_APPROVABLE),
-                    Err(reason::NOT_APPROVABLE),
-                    Err(reason::NOT_APPROVABLE),
+                    Err("PARTNER_NOT_APPROVABLE"),
+                    Err("PARTNER_NOT_APPROVABLE"),
+                    Err("PARTNER_NOT_APPROVABLE"),
                 ],
             ),
             (
                 Transition::RequestRecertification,
                 [
-                    Err(reason::NOT_INVITED),
+                    Err("PARTNER_NOT_INVITED"),
                     Ok(RecertificationRequired),
                     Ok(RecertificationRequired),
                     Ok(RecertificationRequired),
-                    Err(reason::ALREADY_RECERTIFICATION_REQUIRED),
-                    Err(reason::DEACTIVATED),
+                    Err("PARTNER_ALREADY_RECERTIFICATION_REQUIRED"),
+                    Err("PARTNER_DEACTIVATED"),
                 ],
             ),
             (
@@ -452,17 +396,17 @@ mod tests {
                     Ok(Deactivated),
                     Ok(Deactivated),
                     Ok(Deactivated),
-                    Err(reason::ALREADY_DEACTIVATED),
+                    Err("PARTNER_ALREADY_DEACTIVATED"),
                 ],
             ),
             (
                 Transition::Reactivate,
                 [
-                    Err(reason::NOT_DEACTIVATED),
-                    Err(reason::NOT_DEACTIVATED),
-                    Err(reason::NOT_DEACTIVATED),
-                    Err(reason::NOT_DEACTIVATED),
-                    Err(reason::NOT_DEACTIVATED),
+                    Err("PARTNER_NOT_DEACTIVATED"),
+                    Err("PARTNER_NOT_DEACTIVATED"),
+                    Err("PARTNER_NOT_DEACTIVATED"),
+                    Err("PARTNER_NOT_DEACTIVATED"),
+                    Err("PARTNER_NOT_DEACTIVATED"),
                     Ok(Approved),
                 ],
             ),
@@ -479,7 +423,7 @@ mod tests {
                         "{transition:?} from {from:?}"
                     ),
                     Err(reason) => {
-                        let error = result.expect_err("refused");
+                        let error = ServiceError::from(result.expect_err("refused"));
                         assert_eq!(
                             error.reason.as_deref(),
                             Some(*reason),
@@ -503,9 +447,9 @@ mod tests {
     #[test]
     fn refusals_say_what_is_wrong() {
         let error = next_status("Acme", Approved, Transition::Reactivate).expect_err("refused");
-        assert_eq!(error.message, "Acme is not deactivated!");
+        assert_eq!(error.to_string(), "Acme is not deactivated!");
         let error = next_status("Acme", Uninvited, Transition::Approve).expect_err("refused");
-        assert!(error.message.contains("is not waiting for approval"));
+        assert!(error.to_string().contains("is not waiting for approval"));
     }
 
     #[test]
@@ -617,177 +561,5 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(fields(&profile, false), vec!["agency_stability.founded"]);
-    }
-}
-
-/// A reminder schedule: the deadline day and the day of the month the reminder goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Schedule {
-    pub deadline_day: Option<i32>,
-    pub reminder_day: Option<i32>,
-}
-
-impl Schedule {
-    fn complete(self) -> Option<(i32, i32)> {
-        Some((self.deadline_day?, self.reminder_day?))
-    }
-}
-
-/// The next deadline after `today`: this month when the deadline day is still ahead, otherwise
-/// next month (a deadline "today" means next month's).
-pub fn next_deadline(today: time::Date, deadline_day: i32) -> Option<time::Date> {
-    let day = u8::try_from(deadline_day).ok()?;
-    let (year, month) = if i32::from(today.day()) < deadline_day {
-        (today.year(), today.month())
-    } else if today.month() == time::Month::December {
-        (today.year() + 1, time::Month::January)
-    } else {
-        (today.year(), today.month().next())
-    };
-    time::Date::from_calendar_date(year, month, day).ok()
-}
-
-/// Whether a partner is reminded today, and of which deadline (DOMAIN.md §3.3): a group with a
-/// schedule decides for its partners whatever their own opt-in; otherwise the bank's schedule
-/// applies to partners that opted in. Deactivated partners are never reminded.
-pub fn reminder_due(
-    today: time::Date,
-    status: PartnerStatus,
-    send_reminders: bool,
-    group: Option<Schedule>,
-    bank: Schedule,
-) -> Option<time::Date> {
-    if status == PartnerStatus::Deactivated {
-        return None;
-    }
-    let today_day = i32::from(today.day());
-    if let Some((deadline, reminder)) = group.and_then(Schedule::complete) {
-        return (reminder == today_day)
-            .then(|| next_deadline(today, deadline))
-            .flatten();
-    }
-    let (deadline, reminder) = bank.complete()?;
-    (send_reminders && reminder == today_day)
-        .then(|| next_deadline(today, deadline))
-        .flatten()
-}
-
-#[cfg(test)]
-mod reminder_tests {
-    use super::*;
-    use time::macros::date;
-
-    fn schedule(deadline: i32, reminder: i32) -> Schedule {
-        Schedule {
-            deadline_day: Some(deadline),
-            reminder_day: Some(reminder),
-        }
-    }
-
-    #[test]
-    fn deadline_is_this_month_when_ahead_else_next_month() {
-        assert_eq!(
-            next_deadline(date!(2026 - 11 - 10), 20),
-            Some(date!(2026 - 11 - 20))
-        );
-        assert_eq!(
-            next_deadline(date!(2026 - 11 - 20), 20),
-            Some(date!(2026 - 12 - 20))
-        );
-        assert_eq!(
-            next_deadline(date!(2026 - 11 - 25), 20),
-            Some(date!(2026 - 12 - 20))
-        );
-        assert_eq!(
-            next_deadline(date!(2026 - 12 - 25), 5),
-            Some(date!(2027 - 01 - 05))
-        );
-    }
-
-    #[test]
-    fn bank_schedule_reminds_partners_that_opted_in_on_its_day() {
-        let today = date!(2026 - 11 - 10);
-        let bank = schedule(20, 10);
-        assert_eq!(
-            reminder_due(today, PartnerStatus::Approved, true, None, bank),
-            Some(date!(2026 - 11 - 20))
-        );
-        assert_eq!(
-            reminder_due(today, PartnerStatus::Approved, false, None, bank),
-            None
-        );
-        assert_eq!(
-            reminder_due(
-                date!(2026 - 11 - 11),
-                PartnerStatus::Approved,
-                true,
-                None,
-                bank
-            ),
-            None
-        );
-        assert_eq!(
-            reminder_due(today, PartnerStatus::Deactivated, true, None, bank),
-            None
-        );
-        assert_eq!(
-            reminder_due(
-                today,
-                PartnerStatus::Approved,
-                true,
-                None,
-                Schedule::default()
-            ),
-            None,
-            "no bank schedule, no reminder"
-        );
-    }
-
-    #[test]
-    fn group_schedule_overrides_the_bank_and_the_partners_opt_in() {
-        let bank = schedule(20, 10);
-        let group = schedule(25, 15);
-        assert_eq!(
-            reminder_due(
-                date!(2026 - 11 - 15),
-                PartnerStatus::Invited,
-                false,
-                Some(group),
-                bank
-            ),
-            Some(date!(2026 - 11 - 25))
-        );
-        assert_eq!(
-            reminder_due(
-                date!(2026 - 11 - 10),
-                PartnerStatus::Invited,
-                true,
-                Some(group),
-                bank
-            ),
-            None,
-            "the bank's day does not apply to a scheduled group"
-        );
-        assert_eq!(
-            reminder_due(
-                date!(2026 - 11 - 15),
-                PartnerStatus::Deactivated,
-                true,
-                Some(group),
-                bank
-            ),
-            None
-        );
-        // A group without a schedule leaves its partners to the bank's.
-        assert_eq!(
-            reminder_due(
-                date!(2026 - 11 - 10),
-                PartnerStatus::Approved,
-                true,
-                Some(Schedule::default()),
-                bank
-            ),
-            Some(date!(2026 - 11 - 20))
-        );
     }
 }

@@ -2,8 +2,10 @@
 //! window, sign-in is refused with RESOURCE_EXHAUSTED and a retry time, whatever the password.
 //! Counters live in Postgres so every replica sees the same ones.
 
-use essentials_runtime::{Code, ServiceError};
+use essentials_runtime::ServiceError;
 use sqlx::PgPool;
+
+use crate::domain::PartnerError;
 
 /// Failures allowed per e-mail within the window.
 pub const EMAIL_LIMIT: i32 = 5;
@@ -35,12 +37,10 @@ pub async fn check(pool: &PgPool, keys: &[(String, i32)]) -> Result<(), ServiceE
         .await?;
         if let Some(seconds) = retry_after {
             let seconds = seconds.ceil().max(1.0) as u64;
-            return Err(ServiceError::new(
-                Code::ResourceExhausted,
-                format!("Too many failed sign-ins; try again in {seconds} seconds."),
-            )
-            .with_reason("SIGN_IN_THROTTLED")
-            .with_metadata("retry_after_seconds", seconds.to_string()));
+            return Err(PartnerError::SignInThrottled {
+                retry_after_seconds: seconds,
+            }
+            .into());
         }
     }
     Ok(())
