@@ -15,12 +15,11 @@ use crate::repo::documents::{Adjustment, Audit, Donation, IssuedCursor, Purchase
 use crate::repo::stock::{Balance, LedgerEntry};
 use crate::service::distributions::DistributionView;
 
-pub fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.unix_timestamp(),
-        nanos: i32::try_from(time.nanosecond()).unwrap_or(0),
-    }
-}
+pub use essentials_runtime::convert::timestamp;
+
+pub use crate::service::wire::{
+    delivery_method_proto, distribution_state_proto, donation_source_proto,
+};
 
 /// A client's timestamp; a violation under `field` when it is out of range.
 pub fn from_timestamp(
@@ -181,16 +180,6 @@ pub fn warehouse_type(value: i32, problems: &mut Vec<FieldViolation>) -> Option<
     }
 }
 
-pub fn donation_source_proto(source: DonationSource) -> i32 {
-    use pb::DonationSource as P;
-    (match source {
-        DonationSource::ProductDrive => P::ProductDrive,
-        DonationSource::Manufacturer => P::Manufacturer,
-        DonationSource::DonationSite => P::DonationSite,
-        DonationSource::Misc => P::Misc,
-    }) as i32
-}
-
 pub fn donation_source(
     field: &str,
     value: i32,
@@ -233,15 +222,6 @@ pub fn audit_status(value: i32, problems: &mut Vec<FieldViolation>) -> Option<Au
     }
 }
 
-pub fn delivery_method_proto(method: DeliveryMethod) -> i32 {
-    use common::DeliveryMethod as P;
-    (match method {
-        DeliveryMethod::PickUp => P::PickUp,
-        DeliveryMethod::Delivery => P::Delivery,
-        DeliveryMethod::Shipped => P::Shipped,
-    }) as i32
-}
-
 pub fn delivery_method(
     field: &str,
     value: i32,
@@ -258,14 +238,6 @@ pub fn delivery_method(
             None
         }
     }
-}
-
-pub fn distribution_state_proto(state: DistributionState) -> i32 {
-    use pb::DistributionState as P;
-    (match state {
-        DistributionState::Scheduled => P::Scheduled,
-        DistributionState::Complete => P::Complete,
-    }) as i32
 }
 
 pub fn distribution_state(

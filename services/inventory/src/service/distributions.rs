@@ -25,11 +25,13 @@ use crate::domain::{
     LowStock, OrganizationId, PartnerId, QuantityRule, StorageLocationId, UserId,
     distribution_edit_changes, issued_at_violation, line_changes, partner_should_be_notified,
 };
-use crate::grpc::convert::{delivery_method_proto, distribution_state_proto, timestamp};
+use essentials_runtime::convert::timestamp;
+
 use crate::repo;
 use crate::repo::distributions::{Distribution, DistributionFilter, Requester};
 use crate::repo::documents::{DocumentTable, IssuedCursor, claim_idempotency_key};
 use crate::repo::stock::LedgerSourceRef;
+use crate::service::wire::{delivery_method_proto, distribution_state_proto};
 
 /// A new distribution as the caller asked for it.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod distributions;
 pub mod stock;
+pub mod wire;
 
 use std::collections::HashMap;
 
