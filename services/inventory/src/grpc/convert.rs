@@ -15,69 +15,14 @@ use crate::repo::documents::{Adjustment, Audit, Donation, IssuedCursor, Purchase
 use crate::repo::stock::{Balance, LedgerEntry};
 use crate::service::distributions::DistributionView;
 
-pub use essentials_runtime::convert::timestamp;
+pub use essentials_runtime::convert::{
+    decode_id_token as uuid_token, decode_token, encode_token, from_timestamp, optional_id,
+    optional_timestamp, required_id, resource_id, timestamp,
+};
 
 pub use crate::service::wire::{
     delivery_method_proto, distribution_state_proto, donation_source_proto,
 };
-
-/// A client's timestamp; a violation under `field` when it is out of range.
-pub fn from_timestamp(
-    field: &str,
-    value: &prost_types::Timestamp,
-    problems: &mut Vec<FieldViolation>,
-) -> Option<OffsetDateTime> {
-    let nanos = i128::from(value.seconds) * 1_000_000_000 + i128::from(value.nanos);
-    match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-        Ok(time) => Some(time),
-        Err(_) => {
-            problems.push(FieldViolation::new(field, "is not a valid timestamp"));
-            None
-        }
-    }
-}
-
-pub fn optional_timestamp(
-    field: &str,
-    value: Option<&prost_types::Timestamp>,
-    problems: &mut Vec<FieldViolation>,
-) -> Option<OffsetDateTime> {
-    value.and_then(|value| from_timestamp(field, value, problems))
-}
-
-/// A required id: a violation when blank or not a UUID.
-pub fn required_id(field: &str, text: &str, problems: &mut Vec<FieldViolation>) -> Uuid {
-    if text.is_empty() {
-        problems.push(FieldViolation::new(field, "is required"));
-        return Uuid::nil();
-    }
-    match Uuid::parse_str(text) {
-        Ok(id) => id,
-        Err(_) => {
-            problems.push(FieldViolation::new(field, "must be a UUID"));
-            Uuid::nil()
-        }
-    }
-}
-
-/// An optional id: empty is `None`.
-pub fn optional_id(field: &str, text: &str, problems: &mut Vec<FieldViolation>) -> Option<Uuid> {
-    if text.is_empty() {
-        return None;
-    }
-    match Uuid::parse_str(text) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            problems.push(FieldViolation::new(field, "must be a UUID"));
-            None
-        }
-    }
-}
-
-/// An id in a path-like position (Get, Update…): a malformed one names nothing, so NOT_FOUND.
-pub fn resource_id(text: &str, what: &str) -> Result<Uuid, essentials_runtime::ServiceError> {
-    Uuid::parse_str(text).map_err(|_| essentials_runtime::ServiceError::not_found(what))
-}
 
 pub fn lines(
     field: &str,
@@ -469,49 +414,6 @@ pub fn low_stock_warnings(view: &DistributionView) -> Vec<pb::LowStockWarning> {
             below_minimum: low.below_minimum,
         })
         .collect()
-}
-
-/// Page tokens: opaque hex of a text key.
-pub fn encode_token(key: &str) -> String {
-    key.bytes().map(|byte| format!("{byte:02x}")).collect()
-}
-
-pub fn decode_token(token: &str, problems: &mut Vec<FieldViolation>) -> Option<String> {
-    if token.is_empty() {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|index| {
-            token
-                .get(index..index + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect();
-    match bytes.and_then(|bytes| String::from_utf8(bytes).ok()) {
-        Some(key) => Some(key),
-        None => {
-            problems.push(FieldViolation::new(
-                "page_token",
-                "is not a token this list gave",
-            ));
-            None
-        }
-    }
-}
-
-pub fn uuid_token(token: &str, problems: &mut Vec<FieldViolation>) -> Option<Uuid> {
-    let key = decode_token(token, problems)?;
-    match Uuid::parse_str(&key) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            problems.push(FieldViolation::new(
-                "page_token",
-                "is not a token this list gave",
-            ));
-            None
-        }
-    }
 }
 
 pub fn issued_token(cursor: IssuedCursor) -> String {
