@@ -58,13 +58,7 @@ pub fn required_id(field: &str, text: &str, problems: &mut Vec<FieldViolation>) 
 
 /// A required id when it is the only field checked: the violation as an error.
 pub fn id(field: &str, text: &str) -> Result<Uuid, ServiceError> {
-    let mut problems = Vec::new();
-    let id = required_id(field, text, &mut problems);
-    if problems.is_empty() {
-        Ok(id)
-    } else {
-        Err(ServiceError::invalid(problems))
-    }
+    alone(|problems| required_id(field, text, problems))
 }
 
 /// An optional id: empty is `None`.

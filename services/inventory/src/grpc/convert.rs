@@ -3,8 +3,6 @@
 use essentials_proto::common::v1 as common;
 use essentials_proto::inventory::v1 as pb;
 use essentials_runtime::FieldViolation;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::domain::{
     AuditStatus, DeliveryMethod, DistributionState, DonationSource, Item, ItemCategory, ItemId,
@@ -16,8 +14,8 @@ use crate::repo::stock::{Balance, LedgerEntry};
 use crate::service::distributions::DistributionView;
 
 pub use essentials_runtime::convert::{
-    decode_id_token as uuid_token, decode_token, encode_token, from_timestamp, optional_id,
-    optional_timestamp, required_id, resource_id, timestamp,
+    decode_id_token as uuid_token, decode_token, encode_token, from_timestamp, next_token,
+    optional_id, optional_timestamp, required_id, resource_id, timestamp,
 };
 
 pub use crate::service::wire::{
@@ -417,35 +415,10 @@ pub fn low_stock_warnings(view: &DistributionView) -> Vec<pb::LowStockWarning> {
 }
 
 pub fn issued_token(cursor: IssuedCursor) -> String {
-    encode_token(&format!(
-        "{},{}",
-        cursor.issued_at.unix_timestamp_nanos(),
-        cursor.id
-    ))
+    essentials_runtime::convert::time_token(cursor.issued_at, cursor.id)
 }
 
 pub fn issued_cursor(token: &str, problems: &mut Vec<FieldViolation>) -> Option<IssuedCursor> {
-    let key = decode_token(token, problems)?;
-    let parsed = key.split_once(',').and_then(|(nanos, id)| {
-        let nanos: i128 = nanos.parse().ok()?;
-        Some(IssuedCursor {
-            issued_at: OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    });
-    if parsed.is_none() {
-        problems.push(FieldViolation::new(
-            "page_token",
-            "is not a token this list gave",
-        ));
-    }
-    parsed
-}
-
-/// The next page's token: from the last row when more follow, else empty.
-pub fn next_token<T>(rows: &[T], more: bool, key: impl Fn(&T) -> String) -> String {
-    match (more, rows.last()) {
-        (true, Some(last)) => key(last),
-        _ => String::new(),
-    }
+    essentials_runtime::convert::decode_time_token(token, problems)
+        .map(|(issued_at, id)| IssuedCursor { issued_at, id })
 }

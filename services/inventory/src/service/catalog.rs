@@ -1,7 +1,6 @@
 //! Items, item categories and storage locations.
 
 use essentials_runtime::{FieldViolation, ServiceError};
-use uuid::Uuid;
 
 use super::{Inventory, Page, Staff, map_unique};
 use crate::domain::{
@@ -421,15 +420,4 @@ fn category_violations(name: &str, description: &str) -> Vec<FieldViolation> {
         ));
     }
     problems
-}
-
-/// Parses an id field, recording a violation when it is not a UUID.
-pub fn parse_id(field: &str, text: &str, problems: &mut Vec<FieldViolation>) -> Option<Uuid> {
-    match Uuid::parse_str(text) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            problems.push(FieldViolation::new(field, "must be a UUID"));
-            None
-        }
-    }
 }

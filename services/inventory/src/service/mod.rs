@@ -320,9 +320,4 @@ pub fn map_unique(
 }
 
 /// A list's page size: default 50, at most 500.
-pub fn page_limit(page_size: i32) -> i64 {
-    match page_size {
-        size if size <= 0 => 50,
-        size => i64::from(size.min(500)),
-    }
-}
+pub use essentials_runtime::convert::page_size as page_limit;

@@ -93,6 +93,32 @@ pub struct Grpc {
     pub app: App,
 }
 
+impl Grpc {
+    /// An update naming `default_storage_location_id` (a bank's or a partner's) must name a
+    /// location of the caller's bank; the inventory part is asked. A location that is no UUID
+    /// is left to the update's own parse, which names it.
+    async fn check_masked_location(
+        &self,
+        caller: &essentials_runtime::auth::Principal,
+        mask: &[String],
+        location: &str,
+    ) -> Result<(), ServiceError> {
+        if !masked(mask, "default_storage_location_id") {
+            return Ok(());
+        }
+        match essentials_runtime::convert::alone(|problems| {
+            essentials_runtime::convert::optional_id(
+                "default_storage_location_id",
+                location,
+                problems,
+            )
+        }) {
+            Ok(location) => self.app.check_storage_location(caller, location).await,
+            Err(_) => Ok(()),
+        }
+    }
+}
+
 /// Keeps `limit` rows and makes the next token from the last kept one when more exist.
 fn split_page<T>(mut rows: Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> (Vec<T>, String) {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);

@@ -178,18 +178,8 @@ impl OrganizationService for Grpc {
         let message = request.into_inner();
         let input = message.organization.unwrap_or_default();
         let mask = mask_paths(message.update_mask);
-        // A location that is no UUID is named by the update's own parse.
-        if masked(&mask, "default_storage_location_id")
-            && let Ok(location) = convert::alone(|problems| {
-                optional_id(
-                    "default_storage_location_id",
-                    &input.default_storage_location_id,
-                    problems,
-                )
-            })
-        {
-            self.app.check_storage_location(&caller, location).await?;
-        }
+        self.check_masked_location(&caller, &mask, &input.default_storage_location_id)
+            .await?;
         let organization = self
             .app
             .update_organization(&caller, |row| apply_organization(row, &input, &mask))

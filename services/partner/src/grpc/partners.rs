@@ -300,18 +300,8 @@ impl PartnerService for Grpc {
         let input = message.partner.unwrap_or_default();
         let partner_id = id("partner.id", &input.id)?;
         let mask = mask_paths(message.update_mask);
-        // A location that is no UUID is named by the update's own parse.
-        if masked(&mask, "default_storage_location_id")
-            && let Ok(location) = convert::alone(|problems| {
-                optional_id(
-                    "default_storage_location_id",
-                    &input.default_storage_location_id,
-                    problems,
-                )
-            })
-        {
-            self.app.check_storage_location(&caller, location).await?;
-        }
+        self.check_masked_location(&caller, &mask, &input.default_storage_location_id)
+            .await?;
         let partner = self
             .app
             .update_partner(&caller, partner_id, |row| apply_partner(row, &input, &mask))
