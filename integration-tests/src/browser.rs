@@ -30,20 +30,26 @@ fn driver_path() -> PathBuf {
         .expect("chromedriver is missing: run scripts/ensure-services (it installs chromium and chromium-driver)")
 }
 
+/// chromedriver on a free port.
+fn spawn_driver() -> (u16, tokio::process::Child) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("address").port()
+    };
+    let driver = tokio::process::Command::new(driver_path())
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver");
+    (port, driver)
+}
+
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session of `width`×`height`.
     pub async fn start(base: String) -> Self {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            listener.local_addr().expect("address").port()
-        };
-        let driver = tokio::process::Command::new(driver_path())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
+        let (mut port, mut driver) = spawn_driver();
         let profile = tempfile::tempdir().expect("a profile directory");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
@@ -59,12 +65,16 @@ impl Browser {
                 ],
             }),
         );
-        let url = format!("http://127.0.0.1:{port}");
         let started = tokio::time::Instant::now();
         let client = loop {
+            // The free port is released before chromedriver binds it, so another listener of
+            // the suite may take it first: chromedriver then exits, and starts again elsewhere.
+            if let Ok(Some(_)) = driver.try_wait() {
+                (port, driver) = spawn_driver();
+            }
             match ClientBuilder::new(HttpConnector::new())
                 .capabilities(capabilities.clone())
-                .connect(&url)
+                .connect(&format!("http://127.0.0.1:{port}"))
                 .await
             {
                 Ok(client) => break client,
