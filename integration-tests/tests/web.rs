@@ -355,6 +355,13 @@ async fn bank_staff_work_in_the_browser() {
     assert_eq!(on_hand(&http, &admin, &item_id, &location_id).await, 100);
     browser.fill("#quantity_0", "10").await;
     browser.click("main form button[type=submit]").await;
+    // The form itself is at /distributions/new, which the prefix also matches: wait for the
+    // distribution's own page.
+    browser
+        .wait_text("main h1", "the distribution's page", |heading| {
+            heading.starts_with("Distribution to")
+        })
+        .await;
     browser.wait_path("/distributions/").await;
     assert!(
         browser
