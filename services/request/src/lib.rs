@@ -3,7 +3,7 @@
 //! distribution made from a request (the inventory part's `distribution.created`) fulfils it.
 
 pub mod domain;
-mod fulfilment;
+
 mod grpc;
 mod repo;
 mod service;
@@ -29,7 +29,7 @@ pub static SPEC: PartSpec = PartSpec {
 /// The consumer of `distribution.created` / `distribution.reclaimed`
 /// (queue `<prefix>.request.distribution-events`).
 pub fn distribution_consumer_spec() -> ConsumerSpec {
-    fulfilment::spec()
+    service::fulfilment::spec()
 }
 
 fn build(context: &PartContext) -> anyhow::Result<PartServices> {
@@ -45,8 +45,8 @@ fn build(context: &PartContext) -> anyhow::Result<PartServices> {
     let consumer = Consumer::new(
         context.pool.clone(),
         &context.settings,
-        fulfilment::spec(),
-        Arc::new(fulfilment::DistributionEvents),
+        service::fulfilment::spec(),
+        Arc::new(service::fulfilment::DistributionEvents),
         context.bus.clone(),
     );
     let consumer = Worker::new(

@@ -10,19 +10,9 @@ use essentials_runtime::{FieldViolation, ServiceError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Machine-readable reasons a request or a change to it is refused.
-pub mod reason {
-    /// The partner is not approved (uninvited, invited, awaiting review, recertification).
-    pub const PARTNER_NOT_APPROVED: &str = "PARTNER_NOT_APPROVED";
-    /// The partner was deactivated by its bank.
-    pub const PARTNER_DEACTIVATED: &str = "PARTNER_DEACTIVATED";
-    /// The bank or the partner's profile does not enable this kind of request.
-    pub const REQUEST_TYPE_NOT_ENABLED: &str = "REQUEST_TYPE_NOT_ENABLED";
-    /// Fulfilled or cancelled: it cannot be fulfilled (again).
-    pub const REQUEST_NOT_FULFILLABLE: &str = "REQUEST_NOT_FULFILLABLE";
-    /// Fulfilled or cancelled: it cannot be cancelled.
-    pub const REQUEST_NOT_CANCELLABLE: &str = "REQUEST_NOT_CANCELLABLE";
-}
+mod error;
+
+pub use error::RequestError;
 
 /// The quantity per person of an item without its own (the reference's default).
 pub const DEFAULT_DISTRIBUTION_QUANTITY: i32 = 50;
@@ -83,43 +73,28 @@ impl RequestStatus {
 
     /// The bank starts fulfilling: pending or started → started (starting again is harmless: the
     /// bank may reopen the draft).
-    pub fn start(self) -> Result<RequestStatus, ServiceError> {
+    pub fn start(self) -> Result<RequestStatus, RequestError> {
         match self {
             RequestStatus::Pending | RequestStatus::Started => Ok(RequestStatus::Started),
-            terminal => Err(ServiceError::failed_precondition(
-                reason::REQUEST_NOT_FULFILLABLE,
-                format!(
-                    "This request is already {} and cannot be fulfilled again.",
-                    terminal.as_str()
-                ),
-            )),
+            status => Err(RequestError::NotFulfillable { status }),
         }
     }
 
     /// The partner withdraws its own request: only while pending, since once the bank has
     /// started on it the goods may be on a cart already.
-    pub fn withdraw(self) -> Result<RequestStatus, ServiceError> {
+    pub fn withdraw(self) -> Result<RequestStatus, RequestError> {
         match self {
             RequestStatus::Pending => Ok(RequestStatus::Cancelled),
-            RequestStatus::Started => Err(ServiceError::failed_precondition(
-                reason::REQUEST_NOT_CANCELLABLE,
-                "The bank has started fulfilling this request; ask the bank to cancel it.",
-            )),
+            RequestStatus::Started => Err(RequestError::StartedNotWithdrawable),
             terminal => terminal.cancel(),
         }
     }
 
     /// The bank cancels: pending or started → cancelled.
-    pub fn cancel(self) -> Result<RequestStatus, ServiceError> {
+    pub fn cancel(self) -> Result<RequestStatus, RequestError> {
         match self {
             RequestStatus::Pending | RequestStatus::Started => Ok(RequestStatus::Cancelled),
-            terminal => Err(ServiceError::failed_precondition(
-                reason::REQUEST_NOT_CANCELLABLE,
-                format!(
-                    "This request is already {} and cannot be cancelled.",
-                    terminal.as_str()
-                ),
-            )),
+            status => Err(RequestError::NotCancellable { status }),
         }
     }
 }
@@ -292,17 +267,12 @@ pub fn check_not_empty(lines: &[MergedLine], comments: &str) -> Result<(), Field
 pub fn check_partner_may_request(
     status: PartnerStatus,
     partner_name: &str,
-) -> Result<(), ServiceError> {
+) -> Result<(), RequestError> {
+    let name = partner_name.to_owned();
     match status {
         PartnerStatus::Approved => Ok(()),
-        PartnerStatus::Deactivated => Err(ServiceError::failed_precondition(
-            reason::PARTNER_DEACTIVATED,
-            format!("{partner_name} has been deactivated by its bank and cannot make requests."),
-        )),
-        _ => Err(ServiceError::failed_precondition(
-            reason::PARTNER_NOT_APPROVED,
-            format!("{partner_name} is not approved yet and cannot make requests."),
-        )),
+        PartnerStatus::Deactivated => Err(RequestError::PartnerDeactivated { name }),
+        _ => Err(RequestError::PartnerNotApproved { name }),
     }
 }
 
@@ -321,19 +291,7 @@ pub fn check_request_type(
     if enabled.contains(&request_type) {
         Ok(())
     } else {
-        Err(ServiceError::failed_precondition(
-            reason::REQUEST_TYPE_NOT_ENABLED,
-            format!(
-                // The partner part narrows the profile's flags by the bank's, so either may be
-                // the one that is off: the sentence names both places to look.
-                "{} requests are not enabled for this partner: the bank's settings and the partner's profile must both allow them.",
-                match request_type {
-                    RequestType::Quantity => "Quantity",
-                    RequestType::Individual => "Individual",
-                    RequestType::Child => "Child-based",
-                }
-            ),
-        ))
+        Err(RequestError::TypeNotEnabled { kind: request_type }.into())
     }
 }
 
@@ -418,6 +376,7 @@ pub fn agency_rep(name: &str, email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use essentials_runtime::PartError;
 
     fn line(index: usize, item: Option<Uuid>, quantity: i32, persons: i32) -> SubmittedLine {
         SubmittedLine {
@@ -492,10 +451,7 @@ mod tests {
             RequestStatus::Cancelled,
         ] {
             let refused = later.withdraw().expect_err("not pending");
-            assert_eq!(
-                refused.reason.as_deref(),
-                Some(reason::REQUEST_NOT_CANCELLABLE)
-            );
+            assert_eq!(refused.reason(), "REQUEST_NOT_CANCELLABLE");
         }
     }
 
@@ -504,15 +460,9 @@ mod tests {
         for terminal in [RequestStatus::Fulfilled, RequestStatus::Cancelled] {
             assert!(terminal.is_terminal());
             let start = terminal.start().expect_err("terminal");
-            assert_eq!(
-                start.reason.as_deref(),
-                Some(reason::REQUEST_NOT_FULFILLABLE)
-            );
+            assert_eq!(start.reason(), "REQUEST_NOT_FULFILLABLE");
             let cancel = terminal.cancel().expect_err("terminal");
-            assert_eq!(
-                cancel.reason.as_deref(),
-                Some(reason::REQUEST_NOT_CANCELLABLE)
-            );
+            assert_eq!(cancel.reason(), "REQUEST_NOT_CANCELLABLE");
         }
         assert!(!RequestStatus::Pending.is_terminal());
     }
@@ -607,14 +557,11 @@ mod tests {
             PartnerStatus::RecertificationRequired,
         ] {
             let refused = check_partner_may_request(status, "P").expect_err("not approved");
-            assert_eq!(
-                refused.reason.as_deref(),
-                Some(reason::PARTNER_NOT_APPROVED)
-            );
+            assert_eq!(refused.reason(), "PARTNER_NOT_APPROVED");
         }
         let refused =
             check_partner_may_request(PartnerStatus::Deactivated, "P").expect_err("deactivated");
-        assert_eq!(refused.reason.as_deref(), Some(reason::PARTNER_DEACTIVATED));
+        assert_eq!(refused.reason(), "PARTNER_DEACTIVATED");
     }
 
     #[test]
@@ -622,10 +569,7 @@ mod tests {
         assert!(check_request_type(RequestType::Quantity, &[RequestType::Quantity]).is_ok());
         let refused = check_request_type(RequestType::Individual, &[RequestType::Quantity])
             .expect_err("disabled");
-        assert_eq!(
-            refused.reason.as_deref(),
-            Some(reason::REQUEST_TYPE_NOT_ENABLED)
-        );
+        assert_eq!(refused.reason.as_deref(), Some("REQUEST_TYPE_NOT_ENABLED"));
         let child = check_request_type(RequestType::Child, &RequestType::ALL).expect_err("later");
         assert_eq!(child.field_violations[0].field, "request_type");
     }
