@@ -4,14 +4,10 @@
 
 pub mod domain;
 pub mod grpc;
-pub mod handlers;
-pub mod jobs;
-pub mod owners;
-pub mod rebuild;
 pub mod repo;
-pub mod sender;
 pub mod service;
-pub mod watch;
+
+use service::{handlers, jobs, owners, sender, watch};
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{DEADLINE, Part, timestamp};
-use essentials_notification::handlers::EmailHandler;
+use essentials_notification::service::handlers::EmailHandler;
 use essentials_proto::common::v1::DeliveryMethod;
 use essentials_proto::events::v1 as events;
 use essentials_proto::notification::v1 as pb;

@@ -7,8 +7,8 @@ mod common;
 mod suite;
 
 use common::{Part, timestamp};
-use essentials_notification::owners::Owners;
 use essentials_notification::service::Notifications;
+use essentials_notification::service::owners::Owners;
 use essentials_proto::common::v1::DeliveryMethod;
 use essentials_proto::events::v1 as events;
 use essentials_proto::notification::v1 as pb;

@@ -3,6 +3,9 @@
 
 pub mod dashboard;
 pub mod emails;
+mod error;
 pub mod pdf;
 pub mod reminders;
 pub mod template;
+
+pub use error::NotificationError;

@@ -433,7 +433,7 @@ impl Suite {
     /// Waits until the dashboard consumer has handled every event of the kinds it takes that
     /// the three producers have written so far.
     pub async fn wait_dashboard_settled(&self) {
-        let kinds: Vec<String> = essentials_notification::handlers::DASHBOARD_EVENTS
+        let kinds: Vec<String> = essentials_notification::service::handlers::DASHBOARD_EVENTS
             .iter()
             .map(|&kind| kind.to_owned())
             .collect();

@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use crate::domain::dashboard::{RequestStatus, distribution_state_name};
 use crate::domain::emails::to_datetime;
-use crate::grpc::timestamp;
-use crate::owners::Owners;
 use crate::repo::{DistributionRecord, NewRequest, OutstandingRequest, PartnerReview, StockLevel};
+use crate::service::owners::Owners;
+use essentials_runtime::convert::timestamp;
 
 /// Everything the rebuild writes, each list in id order (see `repo::replace_*`).
 #[derive(Debug, Clone, Default)]

@@ -1,23 +1,32 @@
 //! Use cases of the notification part: the e-mail log, the dashboard (and its rebuild from the
-//! owning parts), the reminder runs.
+//! owning parts), the reminder runs. The part's other entry points sit beside them: the event
+//! `handlers`, the e-mail `sender`, the daily reminder `jobs`, the dashboard `watch` hub; the
+//! questions to the owning parts are in `owners`, turned into projection rows by `rebuild`.
+
+pub mod handlers;
+pub mod jobs;
+pub mod owners;
+pub mod rebuild;
+pub mod sender;
+pub mod watch;
 
 use std::collections::BTreeMap;
 
 use essentials_proto::events::v1::DistributionSnapshot;
+use essentials_runtime::ServiceError;
 use essentials_runtime::auth::{Principal, Role};
-use essentials_runtime::{Code, ServiceError};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
+use crate::domain::NotificationError;
 use crate::domain::dashboard::{OUTSTANDING_LIMIT, rebuild_as_of, rest_of_week};
 use crate::domain::emails::{self, DueDeadlineReminder, receipt_name};
 use crate::domain::pdf;
 use crate::domain::reminders::format_day;
-use crate::owners::Owners;
-use crate::rebuild;
 use crate::repo::{self, DashboardRows, EmailFilter, EmailRow};
+use owners::Owners;
 
 /// The event_type of distribution reminder e-mails.
 pub const DISTRIBUTION_REMINDER_EVENT: &str = "reminder.distribution";
@@ -32,10 +41,7 @@ fn internal(error: sqlx::Error) -> ServiceError {
 /// still find a deadlock or a serialization failure, the caller may simply try again.
 fn rebuild_write_error(error: sqlx::Error) -> ServiceError {
     match essentials_runtime::error::sqlstate(&error).as_deref() {
-        Some("40P01" | "40001") => ServiceError::new(
-            Code::Aborted,
-            "the dashboard changed while it was rebuilt; try again",
-        ),
+        Some("40P01" | "40001") => NotificationError::RebuildRaced.into(),
         _ => ServiceError::from(error),
     }
 }
