@@ -136,7 +136,7 @@ pub trait PartError: fmt::Display {
     /// The `google.rpc.ErrorInfo` reason, e.g. `PARTNER_NOT_APPROVED`.
     fn reason(&self) -> &'static str;
     /// Facts that go with the reason (item, wanted, available…).
-    fn metadata(&self) -> Vec<(&'static str, String)> {
+    fn metadata(&self) -> Vec<(String, String)> {
         Vec::new()
     }
 }
@@ -145,7 +145,7 @@ impl ServiceError {
     pub fn from_part(error: &impl PartError) -> Self {
         let mut answer = Self::new(error.code(), error.to_string()).with_reason(error.reason());
         for (key, value) in error.metadata() {
-            answer = answer.with_metadata(key, value);
+            answer = answer.with_metadata(&key, value);
         }
         answer
     }
@@ -368,8 +368,8 @@ mod tests {
         fn reason(&self) -> &'static str {
             "INSUFFICIENT_STOCK"
         }
-        fn metadata(&self) -> Vec<(&'static str, String)> {
-            vec![("available", self.0.to_string())]
+        fn metadata(&self) -> Vec<(String, String)> {
+            vec![("available".into(), self.0.to_string())]
         }
     }
 

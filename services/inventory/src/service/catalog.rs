@@ -3,6 +3,7 @@
 use essentials_runtime::{FieldViolation, ServiceError};
 
 use super::{Inventory, Page, Staff, map_unique};
+use crate::domain::InventoryError;
 use crate::domain::{
     BASE_ITEMS, Item, ItemCategory, ItemCategoryId, ItemFields, ItemId, OrganizationId,
     StorageLocation, StorageLocationFields, StorageLocationId,
@@ -11,12 +12,8 @@ use crate::repo;
 use crate::repo::catalog::ItemFilter;
 use crate::repo::documents::claim_idempotency_key;
 
-fn name_taken(what: &str) -> ServiceError {
-    ServiceError::new(
-        essentials_runtime::Code::AlreadyExists,
-        format!("{what} with that name already exists in this bank (names are case-insensitive)"),
-    )
-    .with_reason("NAME_TAKEN")
+fn name_taken(what: &'static str) -> ServiceError {
+    InventoryError::NameTaken { what }.into()
 }
 
 fn violations(list: Vec<(&'static str, String)>) -> Vec<FieldViolation> {
@@ -127,14 +124,11 @@ impl Inventory {
             && !fields.active
             && repo::catalog::item_in_stock(&mut transaction, org, id).await?
         {
-            return Err(ServiceError::failed_precondition(
-                "ITEM_IN_STOCK",
-                format!(
-                    "Cannot deactivate {} - it is in stock at a storage location. Distribute, transfer or adjust it out first.",
-                    current.name
-                ),
-            )
-            .with_metadata("item_id", id.to_string()));
+            return Err(InventoryError::ItemInStock {
+                name: current.name,
+                item_id: id.0,
+            }
+            .into());
         }
         let item = repo::catalog::update_item(&mut transaction, org, id, &fields)
             .await
@@ -151,13 +145,7 @@ impl Inventory {
             .await?
             .ok_or_else(|| ServiceError::not_found("item"))?;
         if repo::catalog::item_in_use(&mut transaction, org, id).await? {
-            return Err(ServiceError::failed_precondition(
-                "ITEM_IN_USE",
-                format!(
-                    "{} has been used in stock documents and cannot be deleted; deactivate it instead.",
-                    item.name
-                ),
-            ));
+            return Err(InventoryError::ItemInUse { name: item.name }.into());
         }
         repo::catalog::delete_item(&mut transaction, org, id).await?;
         transaction.commit().await?;
@@ -391,13 +379,11 @@ impl Inventory {
         if !active {
             let total = repo::catalog::location_total(&mut transaction, org, id).await?;
             if total > 0 {
-                return Err(ServiceError::failed_precondition(
-                    "STORAGE_LOCATION_NOT_EMPTY",
-                    format!(
-                        "Cannot deactivate {} - it still holds {total} units. Transfer or adjust them out first.",
-                        current.name
-                    ),
-                ));
+                return Err(InventoryError::LocationNotEmpty {
+                    name: current.name,
+                    total,
+                }
+                .into());
             }
         }
         let location = repo::catalog::set_location_active(&mut transaction, org, id, active)

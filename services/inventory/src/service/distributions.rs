@@ -25,6 +25,7 @@ use crate::domain::{
     LowStock, OrganizationId, PartnerId, QuantityRule, StorageLocationId, UserId,
     distribution_edit_changes, issued_at_violation, line_changes, partner_should_be_notified,
 };
+use crate::domain::{Fulfilled, InventoryError};
 use essentials_runtime::convert::timestamp;
 
 use crate::repo;
@@ -226,17 +227,12 @@ impl Inventory {
         match status {
             RequestStatus::Pending | RequestStatus::Started => {}
             RequestStatus::Fulfilled => {
-                return Err(ServiceError::failed_precondition(
-                    "REQUEST_ALREADY_FULFILLED",
-                    "That request has already been fulfilled.",
-                ));
+                return Err(InventoryError::RequestAlreadyFulfilled {
+                    by: Fulfilled::Request,
+                }
+                .into());
             }
-            _ => {
-                return Err(ServiceError::failed_precondition(
-                    "REQUEST_NOT_FULFILLABLE",
-                    "That request was cancelled and cannot be fulfilled.",
-                ));
-            }
+            _ => return Err(InventoryError::RequestCancelled.into()),
         }
         Ok(Requester {
             user_id: Uuid::parse_str(&request.requester_user_id).ok().map(UserId),
@@ -282,13 +278,10 @@ impl Inventory {
             .partner_info(&staff.principal, input.partner_id)
             .await?;
         if partner.partner.status == PartnerStatus::Deactivated as i32 {
-            return Err(ServiceError::failed_precondition(
-                "PARTNER_DEACTIVATED",
-                format!(
-                    "{} is deactivated; reactivate the partner before distributing to it.",
-                    partner.partner.name
-                ),
-            ));
+            return Err(InventoryError::PartnerDeactivated {
+                name: partner.partner.name,
+            }
+            .into());
         }
         let requester = match input.request_id {
             Some(request_id) => Some(
@@ -394,10 +387,6 @@ impl Inventory {
     }
 
     async fn already_fulfilled(&self, org: OrganizationId, request_id: Uuid) -> ServiceError {
-        let mut error = ServiceError::failed_precondition(
-            "REQUEST_ALREADY_FULFILLED",
-            "That request has already been fulfilled by another distribution.",
-        );
         let existing = async {
             let mut connection = self.pool.acquire().await?;
             repo::distributions::list(
@@ -413,17 +402,14 @@ impl Inventory {
             .await
         }
         .await;
-        if let Ok(Some(other)) = existing.map(|found| found.into_iter().next()) {
-            error = ServiceError::failed_precondition(
-                "REQUEST_ALREADY_FULFILLED",
-                format!(
-                    "Request has already been fulfilled by Distribution {}",
-                    other.id
-                ),
-            )
-            .with_metadata("distribution_id", other.id.to_string());
+        let other = existing
+            .ok()
+            .and_then(|found| found.into_iter().next())
+            .map(|other| other.id.0);
+        InventoryError::RequestAlreadyFulfilled {
+            by: Fulfilled::Distribution(other),
         }
-        error
+        .into()
     }
 
     pub async fn get_distribution(
@@ -841,28 +827,25 @@ fn refuse_raises_into_inactive(
     inactive_items.sort_unstable();
     inactive_items.dedup();
     if !inactive_items.is_empty() {
-        return Err(ServiceError::failed_precondition(
-            "ITEMS_INACTIVE",
-            (wording.items)(&inactive_items.join(", ")),
-        ));
+        return Err(InventoryError::ItemsInactive {
+            message: (wording.items)(&inactive_items.join(", ")),
+        }
+        .into());
     }
     let inactive_location = raises()
         .filter_map(|change| context.locations.get(&change.storage_location_id))
         .find(|location| !location.active);
     match inactive_location {
-        Some(location) => Err(ServiceError::failed_precondition(
-            "STORAGE_LOCATION_INACTIVE",
-            (wording.location)(&location.name),
-        )),
+        Some(location) => Err(InventoryError::LocationInactive {
+            message: (wording.location)(&location.name),
+        }
+        .into()),
         None => Ok(()),
     }
 }
 
 fn already_complete() -> ServiceError {
-    ServiceError::failed_precondition(
-        "DISTRIBUTION_ALREADY_COMPLETE",
-        "This distribution is already complete.",
-    )
+    InventoryError::DistributionAlreadyComplete.into()
 }
 
 fn partner_error(status: &tonic::Status) -> ServiceError {

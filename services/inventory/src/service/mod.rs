@@ -15,9 +15,10 @@ use essentials_runtime::{FieldViolation, ServiceError};
 use sqlx::{PgConnection, PgPool};
 use tonic::transport::Channel;
 
+use crate::domain::InventoryError;
 use crate::domain::{
     Item, ItemId, LedgerSource, LowStock, OrganizationId, Shortage, StockChange, StorageLocation,
-    StorageLocationId, UserId, low_stock, shortage_message,
+    StorageLocationId, UserId, low_stock,
 };
 use crate::repo;
 use crate::repo::stock::{AppliedChange, LedgerSourceRef};
@@ -258,35 +259,12 @@ pub async fn move_stock(
     })
 }
 
-/// FAILED_PRECONDITION reason INSUFFICIENT_STOCK: the message has one sentence per short line;
-/// the metadata names each (`shortages.<n>.item_id` …) and the first one without an index.
+/// FAILED_PRECONDITION reason INSUFFICIENT_STOCK (see `InventoryError::InsufficientStock`).
 pub fn insufficient_stock(shortages: &[Shortage]) -> ServiceError {
-    let mut error =
-        ServiceError::failed_precondition("INSUFFICIENT_STOCK", shortage_message(shortages))
-            .with_metadata("shortage_count", shortages.len().to_string());
-    for (index, shortage) in shortages.iter().enumerate() {
-        let mut facts = vec![
-            ("item_id", shortage.item_id.to_string()),
-            ("item_name", shortage.item_name.clone()),
-            (
-                "storage_location_id",
-                shortage.storage_location_id.to_string(),
-            ),
-            (
-                "storage_location_name",
-                shortage.storage_location_name.clone(),
-            ),
-            ("wanted", shortage.wanted.to_string()),
-            ("available", shortage.available.to_string()),
-        ];
-        for (key, value) in facts.drain(..) {
-            if index == 0 {
-                error = error.with_metadata(key, value.clone());
-            }
-            error = error.with_metadata(&format!("shortages.{index}.{key}"), value);
-        }
+    InventoryError::InsufficientStock {
+        shortages: shortages.to_vec(),
     }
-    error
+    .into()
 }
 
 pub fn ledger_source_proto(source: LedgerSource) -> i32 {

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Inventory, Page, Staff, StockContext, StockOutcome, load_context, move_stock};
+use crate::domain::InventoryError;
 use crate::domain::{
     AuditStatus, DocumentId, DonationSource, ItemId, LedgerSource, Line, OrganizationId,
     QuantityRule, StockChange, StorageLocationId, combine_lines, issued_at_violation, plan_changes,
@@ -720,10 +721,7 @@ impl Inventory {
         )
         .await?
         {
-            return Err(ServiceError::failed_precondition(
-                "AUDITED_SINCE",
-                "A finalized audit has counted these items at one of the transfer's locations since the transfer; adjust the stock instead.",
-            ));
+            return Err(InventoryError::AuditedSince.into());
         }
         let mut problems = Vec::new();
         let context = load_context(
@@ -913,14 +911,14 @@ impl Inventory {
         )
         .await?;
         if !problems.is_empty() {
-            return Err(ServiceError::failed_precondition(
-                "AUDIT_NOT_FINALIZABLE",
-                problems
+            return Err(InventoryError::AuditNotFinalizable {
+                problems: problems
                     .iter()
                     .map(|problem| format!("{} {}", problem.field, problem.description))
                     .collect::<Vec<_>>()
                     .join("; "),
-            ));
+            }
+            .into());
         }
         let current = repo::stock::lock_balances(
             &mut transaction,
@@ -988,10 +986,7 @@ impl Inventory {
 }
 
 fn audit_finalized() -> ServiceError {
-    ServiceError::failed_precondition(
-        "AUDIT_FINALIZED",
-        "This audit is finalized and can no longer be changed or deleted.",
-    )
+    InventoryError::AuditFinalized.into()
 }
 
 /// Each line as a change at one location, with `sign` +1 (in) or -1 (out).

@@ -102,11 +102,14 @@ impl PartError for PartnerError {
         }
     }
 
-    fn metadata(&self) -> Vec<(&'static str, String)> {
+    fn metadata(&self) -> Vec<(String, String)> {
         match self {
             PartnerError::SignInThrottled {
                 retry_after_seconds,
-            } => vec![("retry_after_seconds", retry_after_seconds.to_string())],
+            } => vec![(
+                "retry_after_seconds".into(),
+                retry_after_seconds.to_string(),
+            )],
             _ => Vec::new(),
         }
     }

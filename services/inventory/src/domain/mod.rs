@@ -6,6 +6,10 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod error;
+
+pub use error::{Fulfilled, InventoryError};
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
