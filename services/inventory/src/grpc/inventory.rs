@@ -2,18 +2,23 @@
 
 use essentials_proto::inventory::v1 as pb;
 use essentials_proto::inventory::v1::inventory_service_server::InventoryService;
+use essentials_runtime::FieldViolation;
 use essentials_runtime::auth::principal;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use super::convert::{self, next_token};
 use super::{InventoryApi, check, idempotency_key, mask_paths, staff};
 use crate::domain::{
     DocumentId, DonationSource, ItemCategoryId, ItemId, OrganizationId, StorageLocationId,
 };
-use crate::repo::documents::{DocumentFilter, IssuedCursor};
+use crate::repo::documents::{
+    Adjustment, Audit, DocumentFilter, Donation, IssuedCursor, Purchase, Transfer,
+};
 use crate::repo::stock::{BalanceFilter, LedgerFilter};
-use crate::service::page_limit;
+use crate::service::documents::StockDocument;
 use crate::service::stock::{NewDonation, NewPurchase};
+use crate::service::{Page, Staff, page_limit};
 
 fn document_id(text: &str, what: &str) -> Result<DocumentId, Status> {
     Ok(DocumentId(convert::resource_id(text, what)?))
@@ -166,7 +171,7 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::GetDonationResponse>, Status> {
         let staff = staff(&request)?;
         let id = document_id(&request.get_ref().donation_id, "donation")?;
-        let (donation, total) = self.inventory.get_donation(&staff, id).await?;
+        let (donation, total) = self.inventory.get_valued::<Donation>(&staff, id).await?;
         Ok(Response::new(pb::GetDonationResponse {
             donation: Some(convert::donation(&donation, total)),
         }))
@@ -179,39 +184,21 @@ impl InventoryService for InventoryApi {
         let staff = staff(&request)?;
         let message = request.into_inner();
         let mut problems = Vec::new();
-        let cursor = convert::issued_cursor(&message.page_token, &mut problems);
-        let filter = DocumentFilter {
-            storage_location_id: convert::optional_id(
-                "storage_location_id",
-                &message.storage_location_id,
-                &mut problems,
-            )
-            .map(StorageLocationId),
-            donation_source: convert::donation_source("source", message.source, &mut problems),
-            audit_status: None,
-            after: convert::optional_timestamp(
-                "issued_after",
-                message.issued_after.as_ref(),
-                &mut problems,
-            ),
-            before: convert::optional_timestamp(
-                "issued_before",
-                message.issued_before.as_ref(),
-                &mut problems,
-            ),
-        };
+        let cursor = Donation::decode_token(&message.page_token, &mut problems);
+        let mut filter = issued_filter(
+            &message.storage_location_id,
+            message.issued_after.as_ref(),
+            message.issued_before.as_ref(),
+            &mut problems,
+        );
+        filter.donation_source = convert::donation_source("source", message.source, &mut problems);
         check(problems)?;
         let page = self
             .inventory
-            .list_donations(&staff, filter, cursor, page_limit(message.page_size))
+            .list_valued::<Donation>(&staff, filter, cursor, page_limit(message.page_size))
             .await?;
         Ok(Response::new(pb::ListDonationsResponse {
-            next_page_token: next_token(&page.items, page.more, |(donation, _)| {
-                convert::issued_token(IssuedCursor {
-                    issued_at: donation.issued_at,
-                    id: donation.id.0,
-                })
-            }),
+            next_page_token: next_token(&page.items, page.more, |(donation, _)| donation.token()),
             donations: page
                 .items
                 .iter()
@@ -276,7 +263,7 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::GetPurchaseResponse>, Status> {
         let staff = staff(&request)?;
         let id = document_id(&request.get_ref().purchase_id, "purchase")?;
-        let (purchase, total) = self.inventory.get_purchase(&staff, id).await?;
+        let (purchase, total) = self.inventory.get_valued::<Purchase>(&staff, id).await?;
         Ok(Response::new(pb::GetPurchaseResponse {
             purchase: Some(convert::purchase(&purchase, total)),
         }))
@@ -289,38 +276,20 @@ impl InventoryService for InventoryApi {
         let staff = staff(&request)?;
         let message = request.into_inner();
         let mut problems = Vec::new();
-        let cursor = convert::issued_cursor(&message.page_token, &mut problems);
-        let filter = DocumentFilter {
-            storage_location_id: convert::optional_id(
-                "storage_location_id",
-                &message.storage_location_id,
-                &mut problems,
-            )
-            .map(StorageLocationId),
-            after: convert::optional_timestamp(
-                "issued_after",
-                message.issued_after.as_ref(),
-                &mut problems,
-            ),
-            before: convert::optional_timestamp(
-                "issued_before",
-                message.issued_before.as_ref(),
-                &mut problems,
-            ),
-            ..DocumentFilter::default()
-        };
+        let cursor = Purchase::decode_token(&message.page_token, &mut problems);
+        let filter = issued_filter(
+            &message.storage_location_id,
+            message.issued_after.as_ref(),
+            message.issued_before.as_ref(),
+            &mut problems,
+        );
         check(problems)?;
         let page = self
             .inventory
-            .list_purchases(&staff, filter, cursor, page_limit(message.page_size))
+            .list_valued::<Purchase>(&staff, filter, cursor, page_limit(message.page_size))
             .await?;
         Ok(Response::new(pb::ListPurchasesResponse {
-            next_page_token: next_token(&page.items, page.more, |(purchase, _)| {
-                convert::issued_token(IssuedCursor {
-                    issued_at: purchase.issued_at,
-                    id: purchase.id.0,
-                })
-            }),
+            next_page_token: next_token(&page.items, page.more, |(purchase, _)| purchase.token()),
             purchases: page
                 .items
                 .iter()
@@ -378,8 +347,9 @@ impl InventoryService for InventoryApi {
         request: Request<pb::GetAdjustmentRequest>,
     ) -> Result<Response<pb::GetAdjustmentResponse>, Status> {
         let staff = staff(&request)?;
-        let id = document_id(&request.get_ref().adjustment_id, "adjustment")?;
-        let adjustment = self.inventory.get_adjustment(&staff, id).await?;
+        let adjustment: Adjustment = self
+            .document(&staff, &request.get_ref().adjustment_id)
+            .await?;
         Ok(Response::new(pb::GetAdjustmentResponse {
             adjustment: Some(convert::adjustment(&adjustment)),
         }))
@@ -392,22 +362,18 @@ impl InventoryService for InventoryApi {
         let staff = staff(&request)?;
         let message = request.into_inner();
         let mut problems = Vec::new();
-        let cursor = convert::uuid_token(&message.page_token, &mut problems);
+        let cursor = Adjustment::decode_token(&message.page_token, &mut problems);
         let filter = created_filter(
             &message.storage_location_id,
             message.created_after.as_ref(),
             message.created_before.as_ref(),
             &mut problems,
         );
-        check(problems)?;
         let page = self
-            .inventory
-            .list_adjustments(&staff, filter, cursor, page_limit(message.page_size))
+            .page::<Adjustment>(&staff, filter, cursor, message.page_size, problems)
             .await?;
         Ok(Response::new(pb::ListAdjustmentsResponse {
-            next_page_token: next_token(&page.items, page.more, |adjustment| {
-                convert::encode_token(&adjustment.id.to_string())
-            }),
+            next_page_token: next_token(&page.items, page.more, Adjustment::token),
             adjustments: page.items.iter().map(convert::adjustment).collect(),
         }))
     }
@@ -453,8 +419,9 @@ impl InventoryService for InventoryApi {
         request: Request<pb::GetTransferRequest>,
     ) -> Result<Response<pb::GetTransferResponse>, Status> {
         let staff = staff(&request)?;
-        let id = document_id(&request.get_ref().transfer_id, "transfer")?;
-        let transfer = self.inventory.get_transfer(&staff, id).await?;
+        let transfer: Transfer = self
+            .document(&staff, &request.get_ref().transfer_id)
+            .await?;
         Ok(Response::new(pb::GetTransferResponse {
             transfer: Some(convert::transfer(&transfer)),
         }))
@@ -467,22 +434,18 @@ impl InventoryService for InventoryApi {
         let staff = staff(&request)?;
         let message = request.into_inner();
         let mut problems = Vec::new();
-        let cursor = convert::uuid_token(&message.page_token, &mut problems);
+        let cursor = Transfer::decode_token(&message.page_token, &mut problems);
         let filter = created_filter(
             &message.storage_location_id,
             message.created_after.as_ref(),
             message.created_before.as_ref(),
             &mut problems,
         );
-        check(problems)?;
         let page = self
-            .inventory
-            .list_transfers(&staff, filter, cursor, page_limit(message.page_size))
+            .page::<Transfer>(&staff, filter, cursor, message.page_size, problems)
             .await?;
         Ok(Response::new(pb::ListTransfersResponse {
-            next_page_token: next_token(&page.items, page.more, |transfer| {
-                convert::encode_token(&transfer.id.to_string())
-            }),
+            next_page_token: next_token(&page.items, page.more, Transfer::token),
             transfers: page.items.iter().map(convert::transfer).collect(),
         }))
     }
@@ -531,8 +494,7 @@ impl InventoryService for InventoryApi {
         request: Request<pb::GetAuditRequest>,
     ) -> Result<Response<pb::GetAuditResponse>, Status> {
         let staff = staff(&request)?;
-        let id = document_id(&request.get_ref().audit_id, "audit")?;
-        let audit = self.inventory.get_audit(&staff, id).await?;
+        let audit: Audit = self.document(&staff, &request.get_ref().audit_id).await?;
         Ok(Response::new(pb::GetAuditResponse {
             audit: Some(convert::audit(&audit)),
         }))
@@ -545,18 +507,14 @@ impl InventoryService for InventoryApi {
         let staff = staff(&request)?;
         let message = request.into_inner();
         let mut problems = Vec::new();
-        let cursor = convert::uuid_token(&message.page_token, &mut problems);
+        let cursor = Audit::decode_token(&message.page_token, &mut problems);
         let mut filter = created_filter(&message.storage_location_id, None, None, &mut problems);
         filter.audit_status = convert::audit_status(message.status, &mut problems);
-        check(problems)?;
         let page = self
-            .inventory
-            .list_audits(&staff, filter, cursor, page_limit(message.page_size))
+            .page::<Audit>(&staff, filter, cursor, message.page_size, problems)
             .await?;
         Ok(Response::new(pb::ListAuditsResponse {
-            next_page_token: next_token(&page.items, page.more, |audit| {
-                convert::encode_token(&audit.id.to_string())
-            }),
+            next_page_token: next_token(&page.items, page.more, Audit::token),
             audits: page.items.iter().map(convert::audit).collect(),
         }))
     }
@@ -656,11 +614,93 @@ impl InventoryService for InventoryApi {
     }
 }
 
+/// A stock document list's page token: issued_at and id for donations and purchases (listed by
+/// issued_at), the id alone for the rest (listed by id, which is time-ordered).
+trait PageToken: StockDocument {
+    fn token(&self) -> String;
+    fn decode_token(token: &str, problems: &mut Vec<FieldViolation>) -> Option<Self::Cursor>;
+}
+
+macro_rules! issued_token {
+    ($($kind:ty),*) => {$(
+        impl PageToken for $kind {
+            fn token(&self) -> String {
+                convert::issued_token(IssuedCursor {
+                    issued_at: self.issued_at,
+                    id: self.id.0,
+                })
+            }
+            fn decode_token(token: &str, problems: &mut Vec<FieldViolation>) -> Option<IssuedCursor> {
+                convert::issued_cursor(token, problems)
+            }
+        }
+    )*};
+}
+
+macro_rules! id_token {
+    ($($kind:ty),*) => {$(
+        impl PageToken for $kind {
+            fn token(&self) -> String {
+                convert::encode_token(&self.id.to_string())
+            }
+            fn decode_token(token: &str, problems: &mut Vec<FieldViolation>) -> Option<Uuid> {
+                convert::uuid_token(token, problems)
+            }
+        }
+    )*};
+}
+
+issued_token!(Donation, Purchase);
+id_token!(Adjustment, Transfer, Audit);
+
+impl InventoryApi {
+    /// The document a Get call names, or NOT_FOUND naming its kind.
+    async fn document<D: StockDocument>(&self, staff: &Staff, id: &str) -> Result<D, Status> {
+        let id = document_id(id, D::WHAT)?;
+        Ok(self.inventory.get_document(staff, id).await?)
+    }
+
+    /// A page of a list once every field of its call is decoded (`problems` holds what was not).
+    async fn page<D: PageToken>(
+        &self,
+        staff: &Staff,
+        filter: DocumentFilter,
+        cursor: Option<D::Cursor>,
+        page_size: i32,
+        problems: Vec<FieldViolation>,
+    ) -> Result<Page<D>, Status> {
+        check(problems)?;
+        Ok(self
+            .inventory
+            .list_documents::<D>(staff, filter, cursor, page_limit(page_size))
+            .await?)
+    }
+}
+
+fn issued_filter(
+    storage_location_id: &str,
+    after: Option<&prost_types::Timestamp>,
+    before: Option<&prost_types::Timestamp>,
+    problems: &mut Vec<FieldViolation>,
+) -> DocumentFilter {
+    DocumentFilter {
+        storage_location_id: convert::optional_id(
+            "storage_location_id",
+            storage_location_id,
+            problems,
+        )
+        .map(StorageLocationId),
+        after: convert::optional_timestamp("issued_after", after, problems),
+        before: convert::optional_timestamp("issued_before", before, problems),
+        ..DocumentFilter::default()
+    }
+}
+
 fn created_filter(
     storage_location_id: &str,
     after: Option<&prost_types::Timestamp>,
     before: Option<&prost_types::Timestamp>,
-    problems: &mut Vec<essentials_runtime::FieldViolation>,
+    problems: &mut Vec<FieldViolation>,
 ) -> DocumentFilter {
     DocumentFilter {
         storage_location_id: convert::optional_id(

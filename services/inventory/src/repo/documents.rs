@@ -210,12 +210,6 @@ fn donation_from_row(row: &PgRow) -> Result<Donation, sqlx::Error> {
     })
 }
 
-macro_rules! donation_columns {
-    () => {
-        "id, storage_location_id, issued_at, source, source_name, money_raised_in_cents, comment, user_id, created_at"
-    };
-}
-
 /// Keyset position of lists ordered by issued_at then id, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IssuedCursor {
@@ -230,72 +224,6 @@ pub struct DocumentFilter {
     pub audit_status: Option<AuditStatus>,
     pub after: Option<OffsetDateTime>,
     pub before: Option<OffsetDateTime>,
-}
-
-pub async fn get_donation(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    id: DocumentId,
-    lock: bool,
-) -> Result<Option<Donation>, sqlx::Error> {
-    let query = if lock {
-        concat!(
-            "SELECT ",
-            donation_columns!(),
-            " FROM donation WHERE organization_id = $1 AND id = $2 FOR UPDATE"
-        )
-    } else {
-        concat!(
-            "SELECT ",
-            donation_columns!(),
-            " FROM donation WHERE organization_id = $1 AND id = $2"
-        )
-    };
-    let row = sqlx::query(query)
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut donation = donation_from_row(&row)?;
-    donation.lines = lines_of(connection, organization_id, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    Ok(Some(donation))
-}
-
-pub async fn list_donations(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    filter: DocumentFilter,
-    cursor: Option<IssuedCursor>,
-    limit: i64,
-) -> Result<Vec<Donation>, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-        "SELECT ",
-        donation_columns!(),
-        " FROM donation WHERE organization_id = "
-    ));
-    query.push_bind(organization_id);
-    push_issued_filters(&mut query, &filter, cursor);
-    if let Some(source) = filter.donation_source {
-        query.push(" AND source = ").push_bind(source.as_str());
-    }
-    query
-        .push(" ORDER BY issued_at DESC, id DESC LIMIT ")
-        .push_bind(limit);
-    let rows = query.build().fetch_all(&mut *connection).await?;
-    let mut donations = rows
-        .iter()
-        .map(donation_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<DocumentId> = donations.iter().map(|d| d.id).collect();
-    let mut lines = lines_of(connection, organization_id, &ids).await?;
-    for donation in &mut donations {
-        donation.lines = lines.remove(&donation.id).unwrap_or_default();
-    }
-    Ok(donations)
 }
 
 fn push_issued_filters(
@@ -331,16 +259,11 @@ pub async fn delete_document(
     id: DocumentId,
 ) -> Result<bool, sqlx::Error> {
     delete_lines(connection, organization_id, id).await?;
-    let statement = match table {
-        DocumentTable::Donation => "DELETE FROM donation WHERE organization_id = $1 AND id = $2",
-        DocumentTable::Purchase => "DELETE FROM purchase WHERE organization_id = $1 AND id = $2",
-        DocumentTable::Transfer => "DELETE FROM transfer WHERE organization_id = $1 AND id = $2",
-        DocumentTable::Audit => "DELETE FROM audit WHERE organization_id = $1 AND id = $2",
-        DocumentTable::Distribution => {
-            "DELETE FROM distribution WHERE organization_id = $1 AND id = $2"
-        }
-    };
-    let done = sqlx::query(statement)
+    let statement = format!(
+        "DELETE FROM {} WHERE organization_id = $1 AND id = $2",
+        table.name()
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(statement))
         .bind(organization_id)
         .bind(id)
         .execute(&mut *connection)
@@ -352,17 +275,10 @@ pub async fn delete_document(
 pub enum DocumentTable {
     Donation,
     Purchase,
+    Adjustment,
     Transfer,
     Audit,
     Distribution,
-}
-
-macro_rules! purchase_columns {
-    () => {
-        "id, storage_location_id, issued_at, vendor, amount_spent_in_cents, amount_spent_on_diapers_in_cents, \
-         amount_spent_on_adult_incontinence_in_cents, amount_spent_on_period_supplies_in_cents, \
-         amount_spent_on_other_in_cents, comment, user_id, created_at"
-    };
 }
 
 fn purchase_from_row(row: &PgRow) -> Result<Purchase, sqlx::Error> {
@@ -413,69 +329,6 @@ pub async fn insert_purchase(
     .await
 }
 
-pub async fn get_purchase(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    id: DocumentId,
-    lock: bool,
-) -> Result<Option<Purchase>, sqlx::Error> {
-    let query = if lock {
-        concat!(
-            "SELECT ",
-            purchase_columns!(),
-            " FROM purchase WHERE organization_id = $1 AND id = $2 FOR UPDATE"
-        )
-    } else {
-        concat!(
-            "SELECT ",
-            purchase_columns!(),
-            " FROM purchase WHERE organization_id = $1 AND id = $2"
-        )
-    };
-    let row = sqlx::query(query)
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut purchase = purchase_from_row(&row)?;
-    purchase.lines = lines_of(connection, organization_id, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    Ok(Some(purchase))
-}
-
-pub async fn list_purchases(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    filter: DocumentFilter,
-    cursor: Option<IssuedCursor>,
-    limit: i64,
-) -> Result<Vec<Purchase>, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-        "SELECT ",
-        purchase_columns!(),
-        " FROM purchase WHERE organization_id = "
-    ));
-    query.push_bind(organization_id);
-    push_issued_filters(&mut query, &filter, cursor);
-    query
-        .push(" ORDER BY issued_at DESC, id DESC LIMIT ")
-        .push_bind(limit);
-    let rows = query.build().fetch_all(&mut *connection).await?;
-    let mut purchases = rows
-        .iter()
-        .map(purchase_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<DocumentId> = purchases.iter().map(|d| d.id).collect();
-    let mut lines = lines_of(connection, organization_id, &ids).await?;
-    for purchase in &mut purchases {
-        purchase.lines = lines.remove(&purchase.id).unwrap_or_default();
-    }
-    Ok(purchases)
-}
-
 pub async fn insert_adjustment(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
@@ -503,55 +356,6 @@ fn adjustment_from_row(row: &PgRow) -> Result<Adjustment, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         lines: Vec::new(),
     })
-}
-
-pub async fn get_adjustment(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    id: DocumentId,
-) -> Result<Option<Adjustment>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, storage_location_id, comment, user_id, created_at FROM adjustment
-         WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(organization_id)
-    .bind(id)
-    .fetch_optional(&mut *connection)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut adjustment = adjustment_from_row(&row)?;
-    adjustment.lines = lines_of(connection, organization_id, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    Ok(Some(adjustment))
-}
-
-/// Newest first, before the id `before`; `after`/`before` filter on created_at.
-pub async fn list_adjustments(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    filter: DocumentFilter,
-    cursor: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Adjustment>, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT id, storage_location_id, comment, user_id, created_at FROM adjustment WHERE organization_id = ",
-    );
-    query.push_bind(organization_id);
-    push_created_filters(&mut query, &filter, cursor, "storage_location_id = ");
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-    let rows = query.build().fetch_all(&mut *connection).await?;
-    let mut adjustments = rows
-        .iter()
-        .map(adjustment_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<DocumentId> = adjustments.iter().map(|d| d.id).collect();
-    let mut lines = lines_of(connection, organization_id, &ids).await?;
-    for adjustment in &mut adjustments {
-        adjustment.lines = lines.remove(&adjustment.id).unwrap_or_default();
-    }
-    Ok(adjustments)
 }
 
 fn push_created_filters(
@@ -613,60 +417,6 @@ fn transfer_from_row(row: &PgRow) -> Result<Transfer, sqlx::Error> {
     })
 }
 
-pub async fn get_transfer(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    id: DocumentId,
-    lock: bool,
-) -> Result<Option<Transfer>, sqlx::Error> {
-    let query = if lock {
-        "SELECT id, from_storage_location_id, to_storage_location_id, comment, user_id, created_at
-         FROM transfer WHERE organization_id = $1 AND id = $2 FOR UPDATE"
-    } else {
-        "SELECT id, from_storage_location_id, to_storage_location_id, comment, user_id, created_at
-         FROM transfer WHERE organization_id = $1 AND id = $2"
-    };
-    let row = sqlx::query(query)
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut transfer = transfer_from_row(&row)?;
-    transfer.lines = lines_of(connection, organization_id, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    Ok(Some(transfer))
-}
-
-pub async fn list_transfers(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    filter: DocumentFilter,
-    cursor: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Transfer>, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT id, from_storage_location_id, to_storage_location_id, comment, user_id, created_at
-         FROM transfer WHERE organization_id = ",
-    );
-    query.push_bind(organization_id);
-    push_created_filters(&mut query, &filter, cursor, "from_storage_location_id = ");
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-    let rows = query.build().fetch_all(&mut *connection).await?;
-    let mut transfers = rows
-        .iter()
-        .map(transfer_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<DocumentId> = transfers.iter().map(|d| d.id).collect();
-    let mut lines = lines_of(connection, organization_id, &ids).await?;
-    for transfer in &mut transfers {
-        transfer.lines = lines.remove(&transfer.id).unwrap_or_default();
-    }
-    Ok(transfers)
-}
-
 /// Whether a finalized audit since `since` counted any of these items at either location.
 pub async fn audited_since(
     connection: &mut PgConnection,
@@ -690,12 +440,6 @@ pub async fn audited_since(
     .bind(since)
     .fetch_one(&mut *connection)
     .await
-}
-
-macro_rules! audit_columns {
-    () => {
-        "id, storage_location_id, status, user_id, created_at, updated_at, finalized_at"
-    };
 }
 
 fn audit_from_row(row: &PgRow) -> Result<Audit, sqlx::Error> {
@@ -730,39 +474,6 @@ pub async fn insert_audit(
     Ok((row.try_get("created_at")?, row.try_get("updated_at")?))
 }
 
-pub async fn get_audit(
-    connection: &mut PgConnection,
-    organization_id: OrganizationId,
-    id: DocumentId,
-    lock: bool,
-) -> Result<Option<Audit>, sqlx::Error> {
-    let query = if lock {
-        concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit WHERE organization_id = $1 AND id = $2 FOR UPDATE"
-        )
-    } else {
-        concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit WHERE organization_id = $1 AND id = $2"
-        )
-    };
-    let row = sqlx::query(query)
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut audit = audit_from_row(&row)?;
-    audit.lines = lines_of(connection, organization_id, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    Ok(Some(audit))
-}
-
 pub async fn set_audit_status(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
@@ -782,33 +493,239 @@ pub async fn set_audit_status(
     Ok(())
 }
 
-pub async fn list_audits(
+impl DocumentTable {
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentTable::Donation => "donation",
+            DocumentTable::Purchase => "purchase",
+            DocumentTable::Adjustment => "adjustment",
+            DocumentTable::Transfer => "transfer",
+            DocumentTable::Audit => "audit",
+            DocumentTable::Distribution => "distribution",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One path for the five kinds: what differs (table, columns, row, header insert, list order and
+// filters) is in each kind's `DocumentKind`; reading one, listing a page with its lines, and
+// writing a new one with its lines are written once below.
+
+/// What differs between the kinds of stock document in SQL.
+pub trait DocumentKind: Sized + Send + Sync {
+    const TABLE: DocumentTable;
+    /// The columns `from_row` reads.
+    const COLUMNS: &'static str;
+    /// Keyset position of a page (issued_at and id, or id alone).
+    type Cursor: Copy + Send;
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error>;
+    fn id(&self) -> DocumentId;
+    fn lines(&self) -> &[Line];
+    fn lines_mut(&mut self) -> &mut Vec<Line>;
+    /// Appends the list's filters and keyset condition, then its ORDER BY.
+    fn push_list(
+        query: &mut QueryBuilder<Postgres>,
+        filter: &DocumentFilter,
+        cursor: Option<Self::Cursor>,
+    );
+    /// Writes the header row; the database's timestamps come back into `self`.
+    fn insert_header<'a>(
+        &'a mut self,
+        connection: &'a mut PgConnection,
+        organization_id: OrganizationId,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+}
+
+/// One document of the bank with its lines; `lock` takes its row lock for a change.
+pub async fn get<D: DocumentKind>(
+    connection: &mut PgConnection,
+    organization_id: OrganizationId,
+    id: DocumentId,
+    lock: bool,
+) -> Result<Option<D>, sqlx::Error> {
+    let statement = format!(
+        "SELECT {} FROM {} WHERE organization_id = $1 AND id = $2{}",
+        D::COLUMNS,
+        D::TABLE.name(),
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut document = D::from_row(&row)?;
+    *document.lines_mut() = lines_of(connection, organization_id, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    Ok(Some(document))
+}
+
+/// A page of the bank's documents of one kind, newest first, each with its lines.
+pub async fn list<D: DocumentKind>(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
     filter: DocumentFilter,
-    cursor: Option<Uuid>,
+    cursor: Option<D::Cursor>,
     limit: i64,
-) -> Result<Vec<Audit>, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-        "SELECT ",
-        audit_columns!(),
-        " FROM audit WHERE organization_id = "
+) -> Result<Vec<D>, sqlx::Error> {
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {} FROM {} WHERE organization_id = ",
+        D::COLUMNS,
+        D::TABLE.name()
     ));
     query.push_bind(organization_id);
-    push_created_filters(&mut query, &filter, cursor, "storage_location_id = ");
-    if let Some(status) = filter.audit_status {
-        query.push(" AND status = ").push_bind(status.as_str());
-    }
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    D::push_list(&mut query, &filter, cursor);
+    query.push(" LIMIT ").push_bind(limit);
     let rows = query.build().fetch_all(&mut *connection).await?;
-    let mut audits = rows
+    let mut documents = rows
         .iter()
-        .map(audit_from_row)
+        .map(D::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<DocumentId> = audits.iter().map(|d| d.id).collect();
+    let ids: Vec<DocumentId> = documents.iter().map(DocumentKind::id).collect();
     let mut lines = lines_of(connection, organization_id, &ids).await?;
-    for audit in &mut audits {
-        audit.lines = lines.remove(&audit.id).unwrap_or_default();
+    for document in &mut documents {
+        *document.lines_mut() = lines.remove(&document.id()).unwrap_or_default();
     }
-    Ok(audits)
+    Ok(documents)
 }
+
+/// Writes a new document: its header, then its lines.
+pub async fn insert<D: DocumentKind>(
+    connection: &mut PgConnection,
+    organization_id: OrganizationId,
+    document: &mut D,
+) -> Result<(), sqlx::Error> {
+    document.insert_header(connection, organization_id).await?;
+    insert_lines(connection, organization_id, document.id(), document.lines()).await
+}
+
+macro_rules! document_kind {
+    ($kind:ty, $table:ident, $columns:expr, $cursor:ty, $from_row:ident,
+     |$query:ident, $filter:ident, $position:ident| $push_list:block,
+     |$document:ident, $connection:ident, $organization:ident| $insert:block) => {
+        impl DocumentKind for $kind {
+            const TABLE: DocumentTable = DocumentTable::$table;
+            const COLUMNS: &'static str = $columns;
+            type Cursor = $cursor;
+            fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+                $from_row(row)
+            }
+            fn id(&self) -> DocumentId {
+                self.id
+            }
+            fn lines(&self) -> &[Line] {
+                &self.lines
+            }
+            fn lines_mut(&mut self) -> &mut Vec<Line> {
+                &mut self.lines
+            }
+            fn push_list(
+                $query: &mut QueryBuilder<Postgres>,
+                $filter: &DocumentFilter,
+                $position: Option<$cursor>,
+            ) $push_list
+            fn insert_header<'a>(
+                &'a mut self,
+                $connection: &'a mut PgConnection,
+                $organization: OrganizationId,
+            ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+                let $document = self;
+                async move $insert
+            }
+        }
+    };
+}
+
+document_kind!(
+    Donation,
+    Donation,
+    "id, storage_location_id, issued_at, source, source_name, money_raised_in_cents, comment, \
+     user_id, created_at",
+    IssuedCursor,
+    donation_from_row,
+    |query, filter, cursor| {
+        push_issued_filters(query, filter, cursor);
+        if let Some(source) = filter.donation_source {
+            query.push(" AND source = ").push_bind(source.as_str());
+        }
+        query.push(" ORDER BY issued_at DESC, id DESC");
+    },
+    |donation, connection, organization_id| {
+        donation.created_at = insert_donation(connection, organization_id, donation).await?;
+        Ok(())
+    }
+);
+
+document_kind!(
+    Purchase,
+    Purchase,
+    "id, storage_location_id, issued_at, vendor, amount_spent_in_cents, \
+     amount_spent_on_diapers_in_cents, amount_spent_on_adult_incontinence_in_cents, \
+     amount_spent_on_period_supplies_in_cents, amount_spent_on_other_in_cents, comment, user_id, \
+     created_at",
+    IssuedCursor,
+    purchase_from_row,
+    |query, filter, cursor| {
+        push_issued_filters(query, filter, cursor);
+        query.push(" ORDER BY issued_at DESC, id DESC");
+    },
+    |purchase, connection, organization_id| {
+        purchase.created_at = insert_purchase(connection, organization_id, purchase).await?;
+        Ok(())
+    }
+);
+
+document_kind!(
+    Adjustment,
+    Adjustment,
+    "id, storage_location_id, comment, user_id, created_at",
+    Uuid,
+    adjustment_from_row,
+    |query, filter, cursor| {
+        push_created_filters(query, filter, cursor, "storage_location_id = ");
+        query.push(" ORDER BY id DESC");
+    },
+    |adjustment, connection, organization_id| {
+        adjustment.created_at = insert_adjustment(connection, organization_id, adjustment).await?;
+        Ok(())
+    }
+);
+
+document_kind!(
+    Transfer,
+    Transfer,
+    "id, from_storage_location_id, to_storage_location_id, comment, user_id, created_at",
+    Uuid,
+    transfer_from_row,
+    |query, filter, cursor| {
+        push_created_filters(query, filter, cursor, "from_storage_location_id = ");
+        query.push(" ORDER BY id DESC");
+    },
+    |transfer, connection, organization_id| {
+        transfer.created_at = insert_transfer(connection, organization_id, transfer).await?;
+        Ok(())
+    }
+);
+
+document_kind!(
+    Audit,
+    Audit,
+    "id, storage_location_id, status, user_id, created_at, updated_at, finalized_at",
+    Uuid,
+    audit_from_row,
+    |query, filter, cursor| {
+        push_created_filters(query, filter, cursor, "storage_location_id = ");
+        if let Some(status) = filter.audit_status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        query.push(" ORDER BY id DESC");
+    },
+    |audit, connection, organization_id| {
+        (audit.created_at, audit.updated_at) =
+            insert_audit(connection, organization_id, audit).await?;
+        Ok(())
+    }
+);

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod distributions;
+pub mod documents;
 pub mod stock;
 pub mod wire;
 

@@ -7,6 +7,7 @@ use essentials_runtime::{FieldViolation, ServiceError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::documents::{Recorded, StockDocument, fetch};
 use super::{Inventory, Page, Staff, StockContext, StockOutcome, load_context, move_stock};
 use crate::domain::InventoryError;
 use crate::domain::{
@@ -15,10 +16,7 @@ use crate::domain::{
 };
 use crate::repo;
 use crate::repo::catalog::ItemFilter;
-use crate::repo::documents::{
-    Adjustment, Audit, DocumentFilter, DocumentTable, Donation, IssuedCursor, Purchase, Transfer,
-    claim_idempotency_key,
-};
+use crate::repo::documents::{Adjustment, Audit, DocumentKind, Donation, Purchase, Transfer};
 use crate::repo::stock::{Balance, BalanceFilter, LedgerEntry, LedgerFilter, LedgerSourceRef};
 
 /// Combines lines under a quantity rule, recording violations under `line_items`.
@@ -48,7 +46,7 @@ fn check_issued_at(issued_at: OffsetDateTime, problems: &mut Vec<FieldViolation>
     }
 }
 
-fn item_ids(lines: &[Line]) -> Vec<ItemId> {
+pub(super) fn item_ids(lines: &[Line]) -> Vec<ItemId> {
     lines.iter().map(|line| line.item_id).collect()
 }
 
@@ -173,16 +171,8 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(problems));
         }
-        let id = DocumentId::new();
-        if let Some(key) = idempotency_key
-            && let Some(existing) =
-                claim_idempotency_key(&mut transaction, org, "create_donation", key, id.0).await?
-        {
-            drop(transaction);
-            return self.get_donation(staff, DocumentId(existing)).await;
-        }
         let mut donation = Donation {
-            id,
+            id: DocumentId::new(),
             storage_location_id: input.storage_location_id,
             issued_at,
             source: input.source,
@@ -193,23 +183,20 @@ impl Inventory {
             created_at: OffsetDateTime::now_utc(),
             lines,
         };
-        donation.created_at =
-            repo::documents::insert_donation(&mut transaction, org, &donation).await?;
-        repo::documents::insert_lines(&mut transaction, org, id, &donation.lines).await?;
-        let changes = into_changes(donation.storage_location_id, &donation.lines, 1);
-        move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::Donation,
-                source_id: id,
-                effective_at: issued_at,
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
+        if let Recorded::Earlier(existing) = self
+            .record(
+                &mut transaction,
+                staff,
+                &mut donation,
+                idempotency_key,
+                &context,
+            )
+            .await?
+        {
+            drop(transaction);
+            return self.get_valued(staff, existing).await;
+        }
+        let id = donation.id;
         let total = total_value(&donation.lines, &context);
         let location_name = context
             .locations
@@ -237,90 +224,18 @@ impl Inventory {
         Ok((donation, total))
     }
 
-    pub async fn get_donation(
-        &self,
-        staff: &Staff,
-        id: DocumentId,
-    ) -> Result<(Donation, i64), ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let donation =
-            repo::documents::get_donation(&mut connection, staff.organization_id, id, false)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("donation"))?;
-        let total = self
-            .value_of(&mut connection, staff.organization_id, &donation.lines)
-            .await?;
-        Ok((donation, total))
-    }
-
-    pub async fn list_donations(
-        &self,
-        staff: &Staff,
-        filter: DocumentFilter,
-        cursor: Option<IssuedCursor>,
-        limit: i64,
-    ) -> Result<Page<(Donation, i64)>, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let rows = repo::documents::list_donations(
-            &mut connection,
-            staff.organization_id,
-            filter,
-            cursor,
-            limit + 1,
-        )
-        .await?;
-        let mut with_totals = Vec::with_capacity(rows.len());
-        for donation in rows {
-            let total = self
-                .value_of(&mut connection, staff.organization_id, &donation.lines)
-                .await?;
-            with_totals.push((donation, total));
-        }
-        Ok(Page::from_rows(with_totals, limit))
-    }
-
     /// Takes a donation's stock back out (org_admin); refused if it has since left the location.
     pub async fn delete_donation(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
         staff.require_admin()?;
-        let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        let donation = repo::documents::get_donation(&mut transaction, org, id, true)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("donation"))?;
-        let mut problems = Vec::new();
-        let context = load_context(
+        let donation: Donation = self.locked(&mut transaction, staff, id).await?;
+        self.reverse(
             &mut transaction,
-            org,
-            &item_ids(&donation.lines),
-            &[],
-            false,
-            &mut problems,
+            staff,
+            &donation,
+            LedgerSource::DonationDeleted,
         )
         .await?;
-        let context = with_locations(
-            &mut transaction,
-            org,
-            context,
-            &[donation.storage_location_id],
-            false,
-        )
-        .await?;
-        let changes = into_changes(donation.storage_location_id, &donation.lines, -1);
-        move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::DonationDeleted,
-                source_id: id,
-                effective_at: OffsetDateTime::now_utc(),
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
-        repo::documents::delete_document(&mut transaction, org, DocumentTable::Donation, id)
-            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -369,16 +284,8 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(problems));
         }
-        let id = DocumentId::new();
-        if let Some(key) = idempotency_key
-            && let Some(existing) =
-                claim_idempotency_key(&mut transaction, org, "create_purchase", key, id.0).await?
-        {
-            drop(transaction);
-            return self.get_purchase(staff, DocumentId(existing)).await;
-        }
         let mut purchase = Purchase {
-            id,
+            id: DocumentId::new(),
             storage_location_id: input.storage_location_id,
             issued_at,
             vendor: input.vendor.trim().to_owned(),
@@ -389,111 +296,35 @@ impl Inventory {
             created_at: OffsetDateTime::now_utc(),
             lines,
         };
-        purchase.created_at =
-            repo::documents::insert_purchase(&mut transaction, org, &purchase).await?;
-        repo::documents::insert_lines(&mut transaction, org, id, &purchase.lines).await?;
-        let changes = into_changes(purchase.storage_location_id, &purchase.lines, 1);
-        move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::Purchase,
-                source_id: id,
-                effective_at: issued_at,
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
+        if let Recorded::Earlier(existing) = self
+            .record(
+                &mut transaction,
+                staff,
+                &mut purchase,
+                idempotency_key,
+                &context,
+            )
+            .await?
+        {
+            drop(transaction);
+            return self.get_valued(staff, existing).await;
+        }
         let total = total_value(&purchase.lines, &context);
         transaction.commit().await?;
         Ok((purchase, total))
     }
 
-    pub async fn get_purchase(
-        &self,
-        staff: &Staff,
-        id: DocumentId,
-    ) -> Result<(Purchase, i64), ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let purchase =
-            repo::documents::get_purchase(&mut connection, staff.organization_id, id, false)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("purchase"))?;
-        let total = self
-            .value_of(&mut connection, staff.organization_id, &purchase.lines)
-            .await?;
-        Ok((purchase, total))
-    }
-
-    pub async fn list_purchases(
-        &self,
-        staff: &Staff,
-        filter: DocumentFilter,
-        cursor: Option<IssuedCursor>,
-        limit: i64,
-    ) -> Result<Page<(Purchase, i64)>, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let rows = repo::documents::list_purchases(
-            &mut connection,
-            staff.organization_id,
-            filter,
-            cursor,
-            limit + 1,
-        )
-        .await?;
-        let mut with_totals = Vec::with_capacity(rows.len());
-        for purchase in rows {
-            let total = self
-                .value_of(&mut connection, staff.organization_id, &purchase.lines)
-                .await?;
-            with_totals.push((purchase, total));
-        }
-        Ok(Page::from_rows(with_totals, limit))
-    }
-
     pub async fn delete_purchase(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
         staff.require_admin()?;
-        let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        let purchase = repo::documents::get_purchase(&mut transaction, org, id, true)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("purchase"))?;
-        let mut problems = Vec::new();
-        let context = load_context(
+        let purchase: Purchase = self.locked(&mut transaction, staff, id).await?;
+        self.reverse(
             &mut transaction,
-            org,
-            &item_ids(&purchase.lines),
-            &[],
-            false,
-            &mut problems,
+            staff,
+            &purchase,
+            LedgerSource::PurchaseDeleted,
         )
         .await?;
-        let context = with_locations(
-            &mut transaction,
-            org,
-            context,
-            &[purchase.storage_location_id],
-            false,
-        )
-        .await?;
-        let changes = into_changes(purchase.storage_location_id, &purchase.lines, -1);
-        move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::PurchaseDeleted,
-                source_id: id,
-                effective_at: OffsetDateTime::now_utc(),
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
-        repo::documents::delete_document(&mut transaction, org, DocumentTable::Purchase, id)
-            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -526,72 +357,34 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(problems));
         }
-        let id = DocumentId::new();
-        if let Some(key) = idempotency_key
-            && let Some(existing) =
-                claim_idempotency_key(&mut transaction, org, "create_adjustment", key, id.0).await?
-        {
-            drop(transaction);
-            let adjustment = self.get_adjustment(staff, DocumentId(existing)).await?;
-            return Ok((adjustment, StockOutcome::default()));
-        }
         let mut adjustment = Adjustment {
-            id,
+            id: DocumentId::new(),
             storage_location_id,
             comment,
             user_id: Some(staff.user_id),
             created_at: OffsetDateTime::now_utc(),
             lines,
         };
-        adjustment.created_at =
-            repo::documents::insert_adjustment(&mut transaction, org, &adjustment).await?;
-        repo::documents::insert_lines(&mut transaction, org, id, &adjustment.lines).await?;
-        let changes = into_changes(storage_location_id, &adjustment.lines, 1);
-        let outcome = move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::Adjustment,
-                source_id: id,
-                effective_at: adjustment.created_at,
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
-        transaction.commit().await?;
-        Ok((adjustment, outcome))
-    }
-
-    pub async fn get_adjustment(
-        &self,
-        staff: &Staff,
-        id: DocumentId,
-    ) -> Result<Adjustment, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        repo::documents::get_adjustment(&mut connection, staff.organization_id, id)
+        match self
+            .record(
+                &mut transaction,
+                staff,
+                &mut adjustment,
+                idempotency_key,
+                &context,
+            )
             .await?
-            .ok_or_else(|| ServiceError::not_found("adjustment"))
-    }
-
-    pub async fn list_adjustments(
-        &self,
-        staff: &Staff,
-        filter: DocumentFilter,
-        cursor: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Page<Adjustment>, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let rows = repo::documents::list_adjustments(
-            &mut connection,
-            staff.organization_id,
-            filter,
-            cursor,
-            limit + 1,
-        )
-        .await?;
-        Ok(Page::from_rows(rows, limit))
+        {
+            Recorded::Earlier(existing) => {
+                drop(transaction);
+                let adjustment = self.get_document(staff, existing).await?;
+                Ok((adjustment, StockOutcome::default()))
+            }
+            Recorded::New(outcome) => {
+                transaction.commit().await?;
+                Ok((adjustment, outcome))
+            }
+        }
     }
 
     pub async fn create_transfer(
@@ -628,16 +421,8 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(problems));
         }
-        let id = DocumentId::new();
-        if let Some(key) = idempotency_key
-            && let Some(existing) =
-                claim_idempotency_key(&mut transaction, org, "create_transfer", key, id.0).await?
-        {
-            drop(transaction);
-            return self.get_transfer(staff, DocumentId(existing)).await;
-        }
         let mut transfer = Transfer {
-            id,
+            id: DocumentId::new(),
             from_storage_location_id: from,
             to_storage_location_id: to,
             comment,
@@ -645,59 +430,21 @@ impl Inventory {
             created_at: OffsetDateTime::now_utc(),
             lines,
         };
-        transfer.created_at =
-            repo::documents::insert_transfer(&mut transaction, org, &transfer).await?;
-        repo::documents::insert_lines(&mut transaction, org, id, &transfer.lines).await?;
-        let changes = plan_changes(
-            into_changes(from, &transfer.lines, -1)
-                .into_iter()
-                .chain(into_changes(to, &transfer.lines, 1)),
-        );
-        move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::Transfer,
-                source_id: id,
-                effective_at: transfer.created_at,
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
+        if let Recorded::Earlier(existing) = self
+            .record(
+                &mut transaction,
+                staff,
+                &mut transfer,
+                idempotency_key,
+                &context,
+            )
+            .await?
+        {
+            drop(transaction);
+            return self.get_document(staff, existing).await;
+        }
         transaction.commit().await?;
         Ok(transfer)
-    }
-
-    pub async fn get_transfer(
-        &self,
-        staff: &Staff,
-        id: DocumentId,
-    ) -> Result<Transfer, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        repo::documents::get_transfer(&mut connection, staff.organization_id, id, false)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("transfer"))
-    }
-
-    pub async fn list_transfers(
-        &self,
-        staff: &Staff,
-        filter: DocumentFilter,
-        cursor: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Page<Transfer>, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let rows = repo::documents::list_transfers(
-            &mut connection,
-            staff.organization_id,
-            filter,
-            cursor,
-            limit + 1,
-        )
-        .await?;
-        Ok(Page::from_rows(rows, limit))
     }
 
     /// Moves a transfer's stock back; refused when a finalized audit has since counted its items
@@ -705,17 +452,11 @@ impl Inventory {
     pub async fn delete_transfer(&self, staff: &Staff, id: DocumentId) -> Result<(), ServiceError> {
         let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        let transfer = repo::documents::get_transfer(&mut transaction, org, id, true)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("transfer"))?;
-        let locations = [
-            transfer.from_storage_location_id,
-            transfer.to_storage_location_id,
-        ];
+        let transfer: Transfer = self.locked(&mut transaction, staff, id).await?;
         if repo::documents::audited_since(
             &mut transaction,
             org,
-            &locations,
+            &transfer.locations(),
             &item_ids(&transfer.lines),
             transfer.created_at,
         )
@@ -723,41 +464,13 @@ impl Inventory {
         {
             return Err(InventoryError::AuditedSince.into());
         }
-        let mut problems = Vec::new();
-        let context = load_context(
+        self.reverse(
             &mut transaction,
-            org,
-            &item_ids(&transfer.lines),
-            &[],
-            false,
-            &mut problems,
+            staff,
+            &transfer,
+            LedgerSource::TransferDeleted,
         )
         .await?;
-        let context = with_locations(&mut transaction, org, context, &locations, false).await?;
-        let changes = plan_changes(
-            into_changes(transfer.to_storage_location_id, &transfer.lines, -1)
-                .into_iter()
-                .chain(into_changes(
-                    transfer.from_storage_location_id,
-                    &transfer.lines,
-                    1,
-                )),
-        );
-        move_stock(
-            &mut transaction,
-            org,
-            &changes,
-            LedgerSourceRef {
-                source: LedgerSource::TransferDeleted,
-                source_id: id,
-                effective_at: OffsetDateTime::now_utc(),
-                user_id: Some(staff.user_id),
-            },
-            &context,
-        )
-        .await?;
-        repo::documents::delete_document(&mut transaction, org, DocumentTable::Transfer, id)
-            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -774,7 +487,7 @@ impl Inventory {
         let lines = prepare_lines(&lines, QuantityRule::NonNegative, &mut problems);
         let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        load_context(
+        let context = load_context(
             &mut transaction,
             org,
             &item_ids(&lines),
@@ -786,16 +499,8 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(problems));
         }
-        let id = DocumentId::new();
-        if let Some(key) = idempotency_key
-            && let Some(existing) =
-                claim_idempotency_key(&mut transaction, org, "create_audit", key, id.0).await?
-        {
-            drop(transaction);
-            return self.get_audit(staff, DocumentId(existing)).await;
-        }
         let mut audit = Audit {
-            id,
+            id: DocumentId::new(),
             storage_location_id,
             status: AuditStatus::InProgress,
             user_id: Some(staff.user_id),
@@ -804,37 +509,21 @@ impl Inventory {
             finalized_at: None,
             lines,
         };
-        (audit.created_at, audit.updated_at) =
-            repo::documents::insert_audit(&mut transaction, org, &audit).await?;
-        repo::documents::insert_lines(&mut transaction, org, id, &audit.lines).await?;
+        if let Recorded::Earlier(existing) = self
+            .record(
+                &mut transaction,
+                staff,
+                &mut audit,
+                idempotency_key,
+                &context,
+            )
+            .await?
+        {
+            drop(transaction);
+            return self.get_document(staff, existing).await;
+        }
         transaction.commit().await?;
         Ok(audit)
-    }
-
-    pub async fn get_audit(&self, staff: &Staff, id: DocumentId) -> Result<Audit, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        repo::documents::get_audit(&mut connection, staff.organization_id, id, false)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("audit"))
-    }
-
-    pub async fn list_audits(
-        &self,
-        staff: &Staff,
-        filter: DocumentFilter,
-        cursor: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Page<Audit>, ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        let rows = repo::documents::list_audits(
-            &mut connection,
-            staff.organization_id,
-            filter,
-            cursor,
-            limit + 1,
-        )
-        .await?;
-        Ok(Page::from_rows(rows, limit))
     }
 
     /// New counts and/or CONFIRMED; a finalized audit is immutable.
@@ -848,9 +537,7 @@ impl Inventory {
         staff.require_admin()?;
         let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        let audit = repo::documents::get_audit(&mut transaction, org, id, true)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        let audit: Audit = self.locked(&mut transaction, staff, id).await?;
         if audit.status == AuditStatus::Finalized {
             return Err(audit_finalized());
         }
@@ -878,9 +565,7 @@ impl Inventory {
         } else {
             repo::documents::set_audit_status(&mut transaction, org, id, audit.status).await?;
         }
-        let audit = repo::documents::get_audit(&mut transaction, org, id, false)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        let audit = fetch::<Audit>(&mut transaction, org, id, false).await?;
         transaction.commit().await?;
         Ok(audit)
     }
@@ -894,9 +579,7 @@ impl Inventory {
         staff.require_admin()?;
         let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        let audit = repo::documents::get_audit(&mut transaction, org, id, true)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        let audit: Audit = self.locked(&mut transaction, staff, id).await?;
         if audit.status == AuditStatus::Finalized {
             return Err(audit_finalized());
         }
@@ -947,9 +630,7 @@ impl Inventory {
             &context,
         )
         .await?;
-        let audit = repo::documents::get_audit(&mut transaction, org, id, false)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        let audit = fetch::<Audit>(&mut transaction, org, id, false).await?;
         transaction.commit().await?;
         Ok(audit)
     }
@@ -958,30 +639,13 @@ impl Inventory {
         staff.require_admin()?;
         let org = staff.organization_id;
         let mut transaction = self.pool.begin().await?;
-        let audit = repo::documents::get_audit(&mut transaction, org, id, true)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("audit"))?;
+        let audit: Audit = self.locked(&mut transaction, staff, id).await?;
         if audit.status == AuditStatus::Finalized {
             return Err(audit_finalized());
         }
-        repo::documents::delete_document(&mut transaction, org, DocumentTable::Audit, id).await?;
+        repo::documents::delete_document(&mut transaction, org, Audit::TABLE, id).await?;
         transaction.commit().await?;
         Ok(())
-    }
-
-    async fn value_of(
-        &self,
-        connection: &mut sqlx::PgConnection,
-        organization_id: OrganizationId,
-        lines: &[Line],
-    ) -> Result<i64, ServiceError> {
-        let items =
-            repo::catalog::get_items(connection, organization_id, &item_ids(lines), false).await?;
-        let context = StockContext {
-            items: items.into_iter().map(|item| (item.id, item)).collect(),
-            ..StockContext::default()
-        };
-        Ok(total_value(lines, &context))
     }
 }
 
