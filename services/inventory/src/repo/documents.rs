@@ -172,7 +172,7 @@ pub struct Audit {
     pub lines: Vec<Line>,
 }
 
-pub async fn insert_donation(
+async fn insert_donation(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
     donation: &Donation,
@@ -301,7 +301,7 @@ fn purchase_from_row(row: &PgRow) -> Result<Purchase, sqlx::Error> {
     })
 }
 
-pub async fn insert_purchase(
+async fn insert_purchase(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
     purchase: &Purchase,
@@ -329,7 +329,7 @@ pub async fn insert_purchase(
     .await
 }
 
-pub async fn insert_adjustment(
+async fn insert_adjustment(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
     adjustment: &Adjustment,
@@ -385,7 +385,7 @@ fn push_created_filters(
     }
 }
 
-pub async fn insert_transfer(
+async fn insert_transfer(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
     transfer: &Transfer,
@@ -455,7 +455,7 @@ fn audit_from_row(row: &PgRow) -> Result<Audit, sqlx::Error> {
     })
 }
 
-pub async fn insert_audit(
+async fn insert_audit(
     connection: &mut PgConnection,
     organization_id: OrganizationId,
     audit: &Audit,
