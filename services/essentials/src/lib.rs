@@ -2,6 +2,9 @@
 //! Kubernetes shape), or `migrate`. Parsing, settings and the choice of shape live here; the
 //! parts themselves are library crates.
 
+mod probe;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use essentials_runtime::part::{self, PartSpec};
 use essentials_runtime::{CancellationToken, Settings};
 use tokio::task::JoinSet;
 
-const USAGE: &str = "usage: essentials [--config FILE] <all|partner|request|inventory|notification|gateway|migrate>";
+const USAGE: &str = "usage: essentials [--config FILE] <all|partner|request|inventory|notification|gateway|migrate>\n       essentials [--config FILE] probe <partner|request|inventory|notification|gateway> [ADDRESS]";
 
 /// What the command line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,11 @@ pub enum Command {
     Part(&'static str),
     Gateway,
     Migrate,
+    /// Is the part (or the gateway) on this machine healthy? Exit status 0 or 1.
+    Probe {
+        target: &'static str,
+        address: Option<SocketAddr>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -28,7 +36,7 @@ pub struct Cli {
 }
 
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
-    let mut command = None;
+    let mut words = Vec::new();
     let mut config = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -38,29 +46,41 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String>
                 config = Some(PathBuf::from(path));
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
-            other => {
-                let parsed = match other {
-                    "all" => Command::All,
-                    "gateway" => Command::Gateway,
-                    "migrate" => Command::Migrate,
-                    name => Command::Part(
-                        PARTS
-                            .iter()
-                            .find(|spec| spec.name == name)
-                            .map(|spec| spec.name)
-                            .ok_or_else(|| format!("unknown command `{name}`\n{USAGE}"))?,
-                    ),
-                };
-                if command.replace(parsed).is_some() {
-                    return Err(format!("give one command\n{USAGE}"));
-                }
-            }
+            _ => words.push(arg),
         }
     }
-    Ok(Cli {
-        command: command.ok_or_else(|| USAGE.to_owned())?,
-        config,
-    })
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let command = match words.as_slice() {
+        [] => return Err(USAGE.to_owned()),
+        ["probe", target, rest @ ..] if rest.len() <= 1 => {
+            let target = match *target {
+                "gateway" => "gateway",
+                name => spec(name)
+                    .map(|spec| spec.name)
+                    .ok_or_else(|| format!("unknown part `{name}`\n{USAGE}"))?,
+            };
+            let address = match rest.first() {
+                Some(text) => Some(text.parse().map_err(|_| {
+                    format!("`{text}` is not an address (HOST:PORT)\n{USAGE}")
+                })?),
+                None => None,
+            };
+            Command::Probe { target, address }
+        }
+        ["probe", ..] => return Err(format!("probe one part or the gateway\n{USAGE}")),
+        [word] => match *word {
+            "all" => Command::All,
+            "gateway" => Command::Gateway,
+            "migrate" => Command::Migrate,
+            name => Command::Part(
+                spec(name)
+                    .map(|spec| spec.name)
+                    .ok_or_else(|| format!("unknown command `{name}`\n{USAGE}"))?,
+            ),
+        },
+        _ => return Err(format!("give one command\n{USAGE}")),
+    };
+    Ok(Cli { command, config })
 }
 
 /// Every gRPC part, in the order they start.
@@ -83,7 +103,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("essentials: {error}");
@@ -100,11 +120,15 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Probe { target, address } = cli.command {
+        return run_probe(&runtime, target, address, &mut settings);
+    }
     let service_name = match cli.command {
         Command::All => "all",
         Command::Part(name) => name,
         Command::Gateway => "gateway",
         Command::Migrate => "migrate",
+        Command::Probe { .. } => "probe",
     };
     // The OTLP exporter's channel is a tokio one: set it up and flush it inside the runtime.
     let telemetry = {
@@ -129,8 +153,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A probe prints nothing when healthy and one line on stderr when not (no telemetry: it runs
+/// every few seconds).
+fn run_probe(
+    runtime: &tokio::runtime::Runtime,
+    target: &'static str,
+    address: Option<SocketAddr>,
+    settings: &mut Settings,
+) -> ExitCode {
+    let result = probe::address(target, address, settings)
+        .and_then(|address| runtime.block_on(probe::probe(target, address)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("essentials probe: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
+        Command::Probe { target, address } => {
+            let mut settings = settings;
+            let address = probe::address(target, address, &mut settings)?;
+            probe::probe(target, address).await
+        }
         Command::Migrate => migrate(&settings).await,
         Command::All => run_all(settings, part::shutdown_on_signal()).await,
         Command::Part(name) => {
@@ -256,5 +304,30 @@ mod tests {
         assert!(parse_args(args("")).is_err());
         assert!(parse_args(args("all gateway")).is_err());
         assert!(parse_args(args("--config")).is_err());
+    }
+
+    #[test]
+    fn parses_probes() {
+        assert_eq!(
+            parse_args(args("probe partner")).map(|cli| cli.command),
+            Ok(Command::Probe {
+                target: "partner",
+                address: None
+            })
+        );
+        assert_eq!(
+            parse_args(args("probe gateway 127.0.0.1:8080 -c e.toml")),
+            Ok(Cli {
+                command: Command::Probe {
+                    target: "gateway",
+                    address: Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+                },
+                config: Some(PathBuf::from("e.toml"))
+            })
+        );
+        assert!(parse_args(args("probe")).is_err());
+        assert!(parse_args(args("probe bogus")).is_err());
+        assert!(parse_args(args("probe partner nowhere")).is_err());
+        assert!(parse_args(args("probe partner 127.0.0.1:1 extra")).is_err());
     }
 }

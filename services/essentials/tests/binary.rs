@@ -119,6 +119,18 @@ async fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// `essentials probe <target> <addr>`: whether it exited 0, and what it said on stderr.
+async fn probe(target: &str, addr: &str, env: &[(String, String)]) -> (bool, String) {
+    let output = essentials(&["probe", target, addr], env)
+        .output()
+        .await
+        .expect("run essentials probe");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 async fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().expect("running").to_string();
     let killed = Command::new("kill")
@@ -163,6 +175,8 @@ async fn all_starts_reports_serving_and_stops_cleanly_on_sigterm() {
             health(&addr, "essentials.bus").await,
             Some(ServingStatus::Serving)
         );
+        let (healthy, said) = probe(part, &addr, &env).await;
+        assert!(healthy, "probe {part}: {said}");
     }
     let gateway = addresses["gateway"].clone();
     let (status, body) = http_get(&gateway, "/healthz").await;
@@ -172,6 +186,8 @@ async fn all_starts_reports_serving_and_stops_cleanly_on_sigterm() {
         async move { http_get(&gateway, "/readyz").await.0 == 200 }
     })
     .await;
+    let (healthy, said) = probe("gateway", &gateway, &env).await;
+    assert!(healthy, "probe gateway: {said}");
     let (_, ready) = http_get(&gateway, "/readyz").await;
     for part in PARTS {
         assert!(
@@ -237,6 +253,13 @@ async fn readyz_is_503_while_a_part_is_down() {
         200,
         "alive though not ready"
     );
+    // The container health check: unhealthy while a part is down, and says why.
+    let (healthy, said) = probe("gateway", &gateway, &env).await;
+    assert!(!healthy, "the gateway is not ready");
+    assert!(said.contains("answered 503"), "{said}");
+    let (healthy, said) = probe("partner", "127.0.0.1:9", &env).await;
+    assert!(!healthy, "nothing serves the partner part there");
+    assert!(said.contains("cannot reach 127.0.0.1:9"), "{said}");
     let exit = terminate(&mut child).await;
     assert!(exit.success());
     let _ = prefix;
