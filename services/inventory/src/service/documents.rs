@@ -36,50 +36,31 @@ pub trait StockDocument: DocumentKind {
     fn locations(&self) -> Vec<StorageLocationId>;
 }
 
-impl StockDocument for Donation {
-    const WHAT: &'static str = "donation";
-    const CREATE: &'static str = "create_donation";
-    const SOURCE: LedgerSource = LedgerSource::Donation;
-    fn effective_at(&self) -> OffsetDateTime {
-        self.issued_at
-    }
-    fn changes(&self, sign: i32) -> Vec<StockChange> {
-        into_changes(self.storage_location_id, &self.lines, sign)
-    }
-    fn locations(&self) -> Vec<StorageLocationId> {
-        vec![self.storage_location_id]
-    }
+/// A kind whose stock is at one location, moved by its lines as they are (an adjustment's are
+/// signed already: each raises or lowers the location's stock).
+macro_rules! at_one_location {
+    ($($kind:ident: $what:literal, $create:literal, $effective:ident;)*) => {$(
+        impl StockDocument for $kind {
+            const WHAT: &'static str = $what;
+            const CREATE: &'static str = $create;
+            const SOURCE: LedgerSource = LedgerSource::$kind;
+            fn effective_at(&self) -> OffsetDateTime {
+                self.$effective
+            }
+            fn changes(&self, sign: i32) -> Vec<StockChange> {
+                into_changes(self.storage_location_id, &self.lines, sign)
+            }
+            fn locations(&self) -> Vec<StorageLocationId> {
+                vec![self.storage_location_id]
+            }
+        }
+    )*};
 }
 
-impl StockDocument for Purchase {
-    const WHAT: &'static str = "purchase";
-    const CREATE: &'static str = "create_purchase";
-    const SOURCE: LedgerSource = LedgerSource::Purchase;
-    fn effective_at(&self) -> OffsetDateTime {
-        self.issued_at
-    }
-    fn changes(&self, sign: i32) -> Vec<StockChange> {
-        into_changes(self.storage_location_id, &self.lines, sign)
-    }
-    fn locations(&self) -> Vec<StorageLocationId> {
-        vec![self.storage_location_id]
-    }
-}
-
-impl StockDocument for Adjustment {
-    const WHAT: &'static str = "adjustment";
-    const CREATE: &'static str = "create_adjustment";
-    const SOURCE: LedgerSource = LedgerSource::Adjustment;
-    fn effective_at(&self) -> OffsetDateTime {
-        self.created_at
-    }
-    /// Its lines are signed already: each raises or lowers the location's stock.
-    fn changes(&self, sign: i32) -> Vec<StockChange> {
-        into_changes(self.storage_location_id, &self.lines, sign)
-    }
-    fn locations(&self) -> Vec<StorageLocationId> {
-        vec![self.storage_location_id]
-    }
+at_one_location! {
+    Donation: "donation", "create_donation", issued_at;
+    Purchase: "purchase", "create_purchase", issued_at;
+    Adjustment: "adjustment", "create_adjustment", created_at;
 }
 
 impl StockDocument for Transfer {
