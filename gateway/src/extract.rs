@@ -255,7 +255,13 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .map(|value| value.to_str().unwrap_or("invalid"));
         match state.verifier.verify_header(header) {
-            Ok(Some(principal)) => Ok(Caller(principal)),
+            Ok(Some(principal)) => {
+                // The per-bank limit counts only callers whose token proved their bank.
+                if let Some(bank) = principal.organization_id {
+                    state.limits.check_bank(bank)?;
+                }
+                Ok(Caller(principal))
+            }
             Ok(None) => Err(ApiError::from(ServiceError::unauthenticated(
                 "sign in first: send Authorization: Bearer <token>",
             ))),

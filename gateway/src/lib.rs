@@ -5,6 +5,7 @@
 pub mod convert;
 mod error;
 pub mod extract;
+mod limits;
 pub mod openapi;
 mod ops;
 mod routes;
@@ -62,6 +63,19 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub upstreams: Upstreams,
     pub verifier: TokenVerifier,
+    /// The API's rate limits (`gateway.rate_limit`), shared by every request of this replica.
+    pub limits: Arc<limits::Limits>,
+}
+
+impl AppState {
+    pub fn new(settings: Arc<Settings>, upstreams: Upstreams, verifier: TokenVerifier) -> Self {
+        Self {
+            limits: Arc::new(limits::Limits::new(&settings.gateway.rate_limit)),
+            settings,
+            upstreams,
+            verifier,
+        }
+    }
 }
 
 /// Every documented route: operations and `/api/v1`.
@@ -80,6 +94,10 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let max_body = state.settings.gateway.max_body_bytes;
     let cors = cors_layer(&state.settings.gateway.cors_origins);
+    let client_limit = ClientLimit {
+        limits: state.limits.clone(),
+        hops: state.settings.gateway.forwarded_for_hops,
+    };
     let (routes, document) = documented_routes().split_for_parts();
     let web = essentials_web::Web::new(
         &state.settings,
@@ -99,6 +117,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(pass_idempotency_key_on))
+        .layer(axum::middleware::from_fn_with_state(
+            client_limit,
+            limit_clients,
+        ))
         .layer(axum::middleware::from_fn(observe))
         .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -150,11 +172,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let verifier = TokenVerifier::from_settings(&settings.auth)?;
-    let app = router(AppState {
-        settings,
-        upstreams,
-        verifier,
-    });
+    let app = router(AppState::new(settings, upstreams, verifier));
     tracing::info!(part = "gateway", addr = %address, "listening");
     use axum::serve::ListenerExt;
     // No Nagle delay on answers written in pieces (headers, then body).
@@ -192,6 +210,32 @@ async fn pass_idempotency_key_on(request: Request, next: Next) -> Response {
         Ok(extract::IdempotencyKey(None)) => next.run(request).await,
         Err(error) => error.into_response(),
     }
+}
+
+#[derive(Clone)]
+struct ClientLimit {
+    limits: Arc<limits::Limits>,
+    hops: u8,
+}
+
+/// The per-client limit, before any other work: only the JSON API counts (the web application's
+/// pages and the operations routes do not).
+async fn limit_clients(
+    axum::extract::State(limit): axum::extract::State<ClientLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    if !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    if let Some(client) = essentials_runtime::auth::client_address(&parts, limit.hops)
+        && let Err(error) = limit.limits.check_client(client)
+    {
+        return ApiError::from(error).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Access log, request metrics and a span per request (child of the caller's trace).

@@ -63,7 +63,14 @@ pub fn finish(mut document: OpenApi) -> OpenApi {
              requests, stock and distributions. Errors are always \
              `{\"error\":{code,message,reason?,field_violations?}}`. Every mutating route \
              accepts an `Idempotency-Key` header: a retry with the same key and body returns \
-             the first answer; the same key with another body is 422.",
+             the first answer; the same key with another body is 422.\n\n\
+             Limits: a request body is at most `gateway.max_body_bytes` (1 MiB by default; \
+             larger is 413); a list page holds `page_size` rows (50 when unset, at most 500); \
+             each client address and each bank have a token bucket (by default 200 calls/s \
+             with bursts of 400 per client, 500 calls/s with bursts of 1000 per bank, per \
+             gateway replica): an empty one is 429 `RATE_LIMITED` with `Retry-After` in \
+             seconds. Failed sign-ins are throttled per account and per client address \
+             (429 `SIGN_IN_THROTTLED` with `Retry-After`).",
         ))
         .build();
     document.tags = Some(

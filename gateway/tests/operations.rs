@@ -98,3 +98,76 @@ async fn metrics_count_requests_by_route_template_and_status_with_latencies() {
         "a latency histogram per route:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn the_api_limits_each_client_and_each_bank_with_429_and_retry_after() {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let mut settings = settings();
+    settings.gateway.rate_limit.client_per_second = 0.5;
+    settings.gateway.rate_limit.client_burst = 3;
+    settings.gateway.rate_limit.bank_per_second = 0.5;
+    settings.gateway.rate_limit.bank_burst = 2;
+    let app = app(&settings);
+    let token = bearer(&settings);
+    let call = |client: [u8; 4], token: Option<&str>, uri: &str| {
+        let mut request = Request::builder().uri(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", token);
+        }
+        let mut request = request.body(Body::empty()).expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(std::net::SocketAddr::from((client, 40_000))));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.expect("answer");
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            (
+                status,
+                retry_after,
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        }
+    };
+    let a = [10, 0, 0, 1];
+    let b = [10, 0, 0, 2];
+    // The bank's bucket holds two calls: both reach the (closed) partner part, the third is
+    // refused before any part is asked.
+    for _ in 0..2 {
+        let (status, _, body) = call(a, Some(&token), "/api/v1/partners").await;
+        assert_eq!(status, 503, "{body}");
+    }
+    let (status, retry_after, body) = call(b, Some(&token), "/api/v1/partners").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        retry_after.as_deref(),
+        Some("2"),
+        "one call per 2 s refills"
+    );
+    assert!(body.contains("\"reason\":\"RATE_LIMITED\""), "{body}");
+    assert!(body.contains("from this bank"), "{body}");
+    // Client a has made two calls of its three; the third passes the client limit and is
+    // refused by the bank's; the fourth is refused as the client's, token or not.
+    let (status, _, _) = call(a, Some(&token), "/api/v1/partners").await;
+    assert_eq!(status, 429);
+    let (status, retry_after, body) = call(a, None, "/api/v1/partners").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("from this client"), "{body}");
+    assert!(retry_after.is_some());
+    // Another client without a token is merely unauthenticated; the operations routes and the
+    // web application's pages are not counted.
+    assert_eq!(call(b, None, "/api/v1/partners").await.0, 401);
+    assert_eq!(call(a, None, "/healthz").await.0, 200);
+    assert_eq!(call(a, None, "/sign-in").await.0, 200);
+}

@@ -85,6 +85,34 @@ pub struct GatewaySettings {
     /// cookies; every gateway replica needs the same one. Unset: a random key per process, so
     /// web sessions end when it restarts.
     pub cookie_key: Option<String>,
+    /// Abuse limits on the JSON API, per gateway replica.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Token buckets on `/api/v1`: one per client address (checked before anything else) and one per
+/// bank (checked once the token is verified). A bucket holds `*_burst` calls and refills at
+/// `*_per_second`; an empty one answers 429 with Retry-After. A rate of 0 turns that limit off.
+/// The buckets are per gateway replica: N replicas let through up to N times the rate.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub client_per_second: f64,
+    pub client_burst: u32,
+    pub bank_per_second: f64,
+    pub bank_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        // Far above what a bank's staff or an integration needs (the web application's pages do
+        // not count: they call the parts directly), low enough to stop a runaway client.
+        Self {
+            client_per_second: 200.0,
+            client_burst: 400,
+            bank_per_second: 500.0,
+            bank_burst: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -218,6 +246,7 @@ impl Default for GatewaySettings {
             max_body_bytes: 1024 * 1024,
             forwarded_for_hops: 0,
             cookie_key: None,
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }

@@ -30,6 +30,10 @@ pub fn isolated_settings() -> Settings {
     // A test's queues go away a minute after its consumers do, even when the test failed
     // before cleaning up (hundreds of left-over quorum queues slow the broker to a halt).
     settings.bus.queue_expires_ms = Some(60_000);
+    // Tests and benchmarks send from one address as fast as they can; the limits have their own
+    // tests (gateway/tests/operations.rs).
+    settings.gateway.rate_limit.client_per_second = 0.0;
+    settings.gateway.rate_limit.bank_per_second = 0.0;
     settings
 }
 
