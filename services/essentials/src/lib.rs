@@ -60,9 +60,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String>
                     .ok_or_else(|| format!("unknown part `{name}`\n{USAGE}"))?,
             };
             let address = match rest.first() {
-                Some(text) => Some(text.parse().map_err(|_| {
-                    format!("`{text}` is not an address (HOST:PORT)\n{USAGE}")
-                })?),
+                Some(text) => Some(
+                    text.parse()
+                        .map_err(|_| format!("`{text}` is not an address (HOST:PORT)\n{USAGE}"))?,
+                ),
                 None => None,
             };
             Command::Probe { target, address }
