@@ -285,3 +285,136 @@ async fn every_part_recovers_from_killed_database_connections_mid_flow() {
     stack.stop().await;
     sink.stop().await;
 }
+
+/// Runs a PostgreSQL client tool; its stderr in the failure.
+async fn pg_tool(program: &str, args: &[&str]) {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|error| panic!("run {program}: {error}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// docs/operations.md's logical backup, done: each part's database dumped with `pg_dump` once the
+/// outboxes are empty, restored with `pg_restore` into fresh databases, and a suite started on
+/// them answers every read as the first one did, signs in, and takes new writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_restored_from_pg_dump_serves_the_same_answers() {
+    use essentials_integration_tests::cycle::{login, on_hand, request_distribution_cycle};
+    const PARTS: [&str; 4] = ["partner", "request", "inventory", "notification"];
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let stack = Stack::everything(sink.url()).await;
+    let http = stack.http();
+    let cycle = request_distribution_cycle(&stack, &sink, "Restore").await;
+    let bank = &cycle.bank;
+    let reads = [
+        "/api/v1/partners".to_owned(),
+        format!("/api/v1/partners/{}", bank.partner_id),
+        "/api/v1/requests".to_owned(),
+        format!("/api/v1/requests/{}", cycle.request_id),
+        "/api/v1/distributions".to_owned(),
+        format!("/api/v1/distributions/{}", cycle.distribution_id),
+        format!("/api/v1/inventory?storage_location_id={}", bank.location_id),
+        "/api/v1/items".to_owned(),
+    ];
+    let mut before = Vec::new();
+    for path in &reads {
+        let answer = http.json("GET", path, Some(&bank.admin), None).await;
+        assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
+        before.push(answer.body);
+    }
+    for part in PARTS {
+        wait_until(
+            DEADLINE,
+            &format!("{part}'s outbox to be empty"),
+            || async { stack.pending_events(part).await == 0 },
+        )
+        .await;
+    }
+
+    let dumps = tempfile::tempdir().expect("temporary directory");
+    let server = stack.settings.database.url.trim_end_matches('/').to_owned();
+    let restored = essentials_runtime::testing::unique_name("r");
+    for part in PARTS {
+        let file = dumps.path().join(format!("{part}.dump"));
+        let file = file.to_str().expect("a UTF-8 path");
+        let source = format!("{server}/{}", stack.settings.database_name(part));
+        pg_tool(
+            "pg_dump",
+            &[
+                "--format=custom",
+                "--no-owner",
+                "--dbname",
+                &source,
+                "--file",
+                file,
+            ],
+        )
+        .await;
+        let target = format!("{restored}_{part}");
+        pg_tool(
+            "createdb",
+            &["--maintenance-db", &format!("{server}/postgres"), &target],
+        )
+        .await;
+        pg_tool(
+            "pg_restore",
+            &[
+                "--no-owner",
+                "--exit-on-error",
+                "--dbname",
+                &format!("{server}/{target}"),
+                file,
+            ],
+        )
+        .await;
+    }
+    stack.stop().await;
+
+    let again = Stack::start_with(
+        &[
+            &essentials_partner::SPEC,
+            &essentials_inventory::SPEC,
+            &essentials_request::SPEC,
+            &essentials_notification::SPEC,
+        ],
+        |settings| {
+            settings.smtp.url = Some(sink.url());
+            settings.database.prefix = restored.clone();
+        },
+    )
+    .await;
+    let http = again.http();
+    let admin = login(&http, "admin@cycle-restore.test").await;
+    for (path, first) in reads.iter().zip(&before) {
+        let answer = http.json("GET", path, Some(&admin), None).await;
+        assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
+        assert_eq!(&answer.body, first, "{path} answers as before the backup");
+    }
+    // The restored suite goes on: stock moves from where it was.
+    let stock = on_hand(&http, &admin, &bank.item_id, &bank.location_id).await;
+    let donation = http
+        .json(
+            "POST",
+            "/api/v1/donations",
+            Some(&admin),
+            Some(json!({
+                "storage_location_id": bank.location_id,
+                "source": "misc",
+                "line_items": [{"item_id": bank.item_id, "quantity": 7}],
+            })),
+        )
+        .await;
+    assert_eq!(donation.status, 201, "{:?}", donation.body);
+    assert_eq!(
+        on_hand(&http, &admin, &bank.item_id, &bank.location_id).await,
+        stock + 7
+    );
+    again.stop().await;
+    sink.stop().await;
+}
