@@ -38,7 +38,8 @@ pub struct Upstreams {
 
 impl Upstreams {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        use essentials_runtime::grpc::channel;
+        let timeout = std::time::Duration::from_millis(settings.gateway.upstream_timeout_ms.max(1));
+        let channel = |url: &str| essentials_runtime::grpc::channel_with_timeout(url, timeout);
         Ok(Self {
             partner: channel(&settings.partner.url)?,
             request: channel(&settings.request.url)?,

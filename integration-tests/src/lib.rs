@@ -57,6 +57,17 @@ impl Stack {
         parts: &[&'static PartSpec],
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
+        Self::start_proxied(parts, adjust, &[]).await.0
+    }
+
+    /// Like `start_with`, the gateway reaching each part named in `proxied` through a
+    /// [`TcpProxy`] (forwarding), so a test can cut or slow that hop alone; the parts reach each
+    /// other directly.
+    pub async fn start_proxied(
+        parts: &[&'static PartSpec],
+        adjust: impl FnOnce(&mut Settings),
+        proxied: &[&str],
+    ) -> (Self, Vec<testing::TcpProxy>) {
         let mut settings = testing::isolated_settings();
         adjust(&mut settings);
         settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
@@ -76,24 +87,39 @@ impl Stack {
             let url = settings.part_mut(spec.name).expect("a part").url.clone();
             wait_serving(&url).await;
         }
-        let settings_arc = Arc::new(settings.clone());
+        let mut gateway_settings = settings.clone();
+        let mut proxies = Vec::new();
+        for name in proxied {
+            let part = gateway_settings.part_mut(name).expect("a part");
+            let target = part
+                .url
+                .trim_start_matches("http://")
+                .parse()
+                .expect("a part at host:port");
+            let proxy = testing::TcpProxy::start(target).await.expect("proxy");
+            proxy.up();
+            part.url = format!("http://{}", proxy.address());
+            proxies.push(proxy);
+        }
         let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let gateway = gateway_listener.local_addr().expect("address");
-        let upstreams = essentials_gateway::Upstreams::from_settings(&settings).expect("upstreams");
+        let upstreams =
+            essentials_gateway::Upstreams::from_settings(&gateway_settings).expect("upstreams");
         tokio::spawn(essentials_gateway::serve(
-            settings_arc,
+            Arc::new(gateway_settings),
             upstreams,
             gateway_listener,
             shutdown.clone(),
         ));
-        Self {
+        let stack = Self {
             settings,
             gateway,
             parts: parts.iter().map(|spec| spec.name).collect(),
             shutdown,
-        }
+        };
+        (stack, proxies)
     }
 
     /// A client whose every answer is checked against the OpenAPI document.

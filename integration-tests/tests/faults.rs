@@ -418,3 +418,85 @@ async fn a_suite_restored_from_pg_dump_serves_the_same_answers() {
     again.stop().await;
     sink.stop().await;
 }
+
+/// Latency injected on the gateway's hop to the partner part: an answer slower than the
+/// gateway's deadline ends as a clean 504 at about the deadline (the gateway does not wait for
+/// it), one inside the deadline is whole, and the hop recovers when the latency goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_on_the_partner_part_keeps_the_gateways_deadline() {
+    use essentials_integration_tests::cycle::login;
+    use std::time::{Duration, Instant};
+    let deadline = Duration::from_millis(1000);
+    let (stack, proxies) = Stack::start_proxied(
+        &[&essentials_partner::SPEC],
+        |settings| {
+            settings.gateway.upstream_timeout_ms =
+                u64::try_from(deadline.as_millis()).unwrap_or(1000);
+        },
+        &["partner"],
+    )
+    .await;
+    let proxy = &proxies[0];
+    let http = stack.http();
+    let root = login(&http, ADMIN_EMAIL).await;
+    let organizations = |http: &essentials_integration_tests::Http| {
+        let http = *http;
+        let root = root.clone();
+        async move {
+            let started = Instant::now();
+            let answer = http.json("GET", "/api/v1/me", Some(&root), None).await;
+            (answer, started.elapsed())
+        }
+    };
+    let mut figures = Vec::new();
+
+    proxy.set_latency(Duration::from_millis(50));
+    let (answer, took) = organizations(&http).await;
+    assert_eq!(answer.status, 200, "slow but in time: {:?}", answer.body);
+    figures.push(("50 ms", answer.status, took));
+
+    // Each chunk now waits 3 s: the answer cannot come before 3 s, the deadline is 1 s.
+    proxy.set_latency(Duration::from_secs(3));
+    for _ in 0..3 {
+        let (answer, took) = organizations(&http).await;
+        assert_eq!(answer.status, 504, "{:?}", answer.body);
+        assert_eq!(answer.body["error"]["code"], "DEADLINE_EXCEEDED");
+        assert!(
+            took >= deadline && took < Duration::from_secs(3),
+            "answered at the deadline, not after the slow part: {took:?}"
+        );
+        figures.push(("3 s", answer.status, took));
+    }
+    // Routes that need no partner call are not held up.
+    let (status, _) = {
+        let started = Instant::now();
+        let answer = http.json("GET", "/healthz", None, None).await;
+        (answer.status, started.elapsed())
+    };
+    assert_eq!(status, 200);
+
+    proxy.set_latency(Duration::ZERO);
+    wait_until(DEADLINE, "the partner hop to answer again", || async {
+        organizations(&http).await.0.status == 200
+    })
+    .await;
+    let (answer, took) = organizations(&http).await;
+    figures.push(("none", answer.status, took));
+    for (latency, status, took) in &figures {
+        println!("latency {latency}: {status} in {took:?}");
+    }
+    let server_errors = figures
+        .iter()
+        .filter(|(_, status, _)| *status >= 500 && *status != 504)
+        .count();
+    println!(
+        "latency fault: {} requests, {} 504 at the deadline, {server_errors} other 5xx",
+        figures.len(),
+        figures
+            .iter()
+            .filter(|(_, status, _)| *status == 504)
+            .count()
+    );
+    assert_eq!(server_errors, 0);
+    stack.stop().await;
+}

@@ -271,8 +271,14 @@ impl ServiceError {
             .error_info()
             .map(|info| (Some(info.reason.clone()), info.metadata.clone()))
             .unwrap_or_default();
+        // Our channels' own deadline ends a call as CANCELLED ("Timeout expired"): the other part
+        // did not answer in time, which callers see as DEADLINE_EXCEEDED (504), not a 500.
+        let code = match status.code() {
+            tonic::Code::Cancelled => Code::DeadlineExceeded,
+            code => Code::from_grpc(code),
+        };
         Self {
-            code: Code::from_grpc(status.code()),
+            code,
             message: status.message().to_owned(),
             reason,
             field_violations,
@@ -371,6 +377,13 @@ mod tests {
         fn metadata(&self) -> Vec<(String, String)> {
             vec![("available".into(), self.0.to_string())]
         }
+    }
+
+    #[test]
+    fn a_call_our_channel_gave_up_on_is_a_deadline_not_a_500() {
+        let error = ServiceError::from_status(&tonic::Status::cancelled("Timeout expired"));
+        assert_eq!(error.code, Code::DeadlineExceeded);
+        assert_eq!(error.code.http_status(), 504);
     }
 
     #[test]

@@ -253,10 +253,10 @@ fn split_path(path: &str) -> (String, String) {
 /// its first second and which no part-level layer (ready gate, idempotency) concerns.
 pub const HEALTH_AND_REFLECTION: &str = "/grpc.";
 
-fn endpoint(uri: &str) -> anyhow::Result<Endpoint> {
+fn endpoint(uri: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(uri.to_owned())?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true))
@@ -267,12 +267,18 @@ fn endpoint(uri: &str) -> anyhow::Result<Endpoint> {
 /// address it returns, since one HTTP/2 connection would pin all calls to one replica. A
 /// comma-separated list of URLs (fixed replicas: compose, VMs) is balanced over as given.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    channel_with_timeout(url, REQUEST_TIMEOUT)
+}
+
+/// [`channel`] whose calls end as DEADLINE_EXCEEDED after `timeout` (the gateway's
+/// `upstream_timeout_ms`).
+pub fn channel_with_timeout(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
     if url.contains(',') {
         let endpoints = url
             .split(',')
             .map(str::trim)
             .filter(|one| !one.is_empty())
-            .map(endpoint)
+            .map(|one| endpoint(one, timeout))
             .collect::<anyhow::Result<Vec<_>>>()?;
         return Ok(Channel::balance_list(endpoints.into_iter()));
     }
@@ -288,7 +294,7 @@ pub fn channel(url: &str) -> anyhow::Result<Channel> {
             .is_ok()
         || host == "localhost";
     if is_literal {
-        return Ok(endpoint(url)?.connect_lazy());
+        return Ok(endpoint(url, timeout)?.connect_lazy());
     }
     let scheme = uri.scheme_str().unwrap_or("http").to_owned();
     let port = uri
@@ -311,7 +317,7 @@ pub fn channel(url: &str) -> anyhow::Result<Channel> {
                         }
                     }
                     for added in current.difference(&known) {
-                        let Ok(endpoint) = endpoint(&format!("{scheme}://{added}")) else {
+                        let Ok(endpoint) = endpoint(&format!("{scheme}://{added}"), timeout) else {
                             continue;
                         };
                         if changes

@@ -87,6 +87,8 @@ pub struct GatewaySettings {
     pub cookie_key: Option<String>,
     /// Abuse limits on the JSON API, per gateway replica.
     pub rate_limit: RateLimitSettings,
+    /// How long the gateway (API and pages) waits for a part's answer before it answers 504.
+    pub upstream_timeout_ms: u64,
 }
 
 /// Token buckets on `/api/v1`: one per client address (checked before anything else) and one per
@@ -247,6 +249,7 @@ impl Default for GatewaySettings {
             forwarded_for_hops: 0,
             cookie_key: None,
             rate_limit: RateLimitSettings::default(),
+            upstream_timeout_ms: 30_000,
         }
     }
 }

@@ -233,6 +233,8 @@ pub async fn delete_bus_objects(settings: &Settings, queues: &[String]) {
 pub struct TcpProxy {
     address: SocketAddr,
     forwarding: Arc<AtomicBool>,
+    /// Added before each chunk is passed on, in either direction (ms).
+    latency_ms: Arc<std::sync::atomic::AtomicU64>,
     refused: Arc<AtomicUsize>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
@@ -244,23 +246,30 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let forwarding = Arc::new(AtomicBool::new(false));
+        let latency_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
         let accept = {
             let forwarding = forwarding.clone();
+            let latency_ms = latency_ms.clone();
             let refused = refused.clone();
             let connections = connections.clone();
             tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if !forwarding.load(Ordering::SeqCst) {
                         refused.fetch_add(1, Ordering::SeqCst);
                         drop(inbound);
                         continue;
                     }
+                    let latency_ms = latency_ms.clone();
                     let forward = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(outbound) = TcpStream::connect(target).await {
+                            let (client_read, client_write) = inbound.into_split();
+                            let (server_read, server_write) = outbound.into_split();
+                            tokio::join!(
+                                pass_on(client_read, server_write, latency_ms.clone()),
+                                pass_on(server_read, client_write, latency_ms),
+                            );
                         }
                     });
                     connections.lock().await.push(forward);
@@ -270,6 +279,7 @@ impl TcpProxy {
         Ok(Self {
             address,
             forwarding,
+            latency_ms,
             refused,
             connections,
             accept,
@@ -289,6 +299,12 @@ impl TcpProxy {
         self.forwarding.store(true, Ordering::SeqCst);
     }
 
+    /// Delays every chunk passed on, both ways, by `latency` (zero: none).
+    pub fn set_latency(&self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Refuses new connections and cuts the open ones.
     pub async fn down(&self) {
         self.forwarding.store(false, Ordering::SeqCst);
@@ -296,6 +312,30 @@ impl TcpProxy {
             connection.abort();
         }
     }
+}
+
+/// Copies one direction of a proxied connection, waiting the proxy's latency before each chunk.
+async fn pass_on(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    latency_ms: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0_u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let latency = latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Drop for TcpProxy {
