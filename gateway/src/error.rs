@@ -117,6 +117,10 @@ impl IntoResponse for ApiError {
                     .collect(),
             },
         };
+        // Every 503 is worth a retry (a part or its database is back within seconds); one that
+        // names no wait gets a second.
+        let retry_after = retry_after
+            .or_else(|| (status == StatusCode::SERVICE_UNAVAILABLE).then(|| "1".to_owned()));
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after.and_then(|seconds| seconds.parse().ok()) {
             response

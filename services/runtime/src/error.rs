@@ -341,7 +341,10 @@ impl From<sqlx::Error> for ServiceError {
         match &error {
             _ if database_unreachable(&error) => {
                 tracing::warn!(error = %error, "database unavailable");
+                // The pool reconnects by itself: a second is a fair first wait.
                 Self::new(Code::Unavailable, "the database is unavailable, try again")
+                    .with_reason("DATABASE_UNAVAILABLE")
+                    .with_metadata("retry_after_seconds", "1")
             }
             // Serialization failure or deadlock: the client may retry.
             _ if matches!(sqlstate(&error).as_deref(), Some("40001" | "40P01")) => {
