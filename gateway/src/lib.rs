@@ -173,6 +173,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let verifier = TokenVerifier::from_settings(&settings.auth)?;
+    let revocations =
+        essentials_runtime::revocation::spawn(&verifier, &settings, shutdown.clone())?;
     let app = router(AppState::new(settings, upstreams, verifier));
     tracing::info!(part = "gateway", addr = %address, "listening");
     use axum::serve::ListenerExt;
@@ -188,6 +190,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await?;
+    revocations.abort();
     tracing::info!(part = "gateway", "stopped");
     Ok(())
 }

@@ -217,11 +217,19 @@ async fn bank_admins_list_invite_resend_and_remove_partner_users() {
     assert_eq!(removed.status, 204, "{:?}", removed.body);
     let listed = http.json("GET", &users_path, Some(&admin), None).await;
     assert_eq!(emails(&listed.body), vec!["hello@shelter.test"]);
-    let refused = http
-        .json("GET", "/api/v1/partner", Some(&coworker_token), None)
-        .await;
-    assert_eq!(refused.status, 403, "{:?}", refused.body);
-    assert_eq!(reason(&refused.body), "USER_ROLE_REMOVED");
+    // The removal revoked the token: the gateway and the parts refuse it once they have read
+    // the revocation log (every second).
+    essentials_runtime::testing::wait_until(
+        std::time::Duration::from_secs(10),
+        "the removed user's token refused",
+        || async {
+            let answer = http
+                .json("GET", "/api/v1/partner", Some(&coworker_token), None)
+                .await;
+            answer.status == 401 && reason(&answer.body) == "TOKEN_REVOKED"
+        },
+    )
+    .await;
     let profile = http
         .json(
             "PUT",
@@ -230,7 +238,7 @@ async fn bank_admins_list_invite_resend_and_remove_partner_users() {
             Some(json!({"partner_settings": {"enable_quantity_based_requests": true}})),
         )
         .await;
-    assert_eq!(profile.status, 403, "{:?}", profile.body);
+    assert_eq!(profile.status, 401, "{:?}", profile.body);
     let sign_in = http
         .json(
             "POST",
@@ -240,7 +248,7 @@ async fn bank_admins_list_invite_resend_and_remove_partner_users() {
         )
         .await;
     assert_eq!(sign_in.status, 403, "no role left: {:?}", sign_in.body);
-    // The token in hand has not expired, but it cannot be renewed: access ends with it.
+    // Nor can the token be renewed.
     let renewal = http
         .json(
             "POST",
@@ -249,7 +257,7 @@ async fn bank_admins_list_invite_resend_and_remove_partner_users() {
             None,
         )
         .await;
-    assert_eq!(renewal.status, 403, "{:?}", renewal.body);
+    assert_eq!(renewal.status, 401, "{:?}", renewal.body);
     let again = http.json("DELETE", &remove_path, Some(&admin), None).await;
     assert_eq!(again.status, 404);
     let resend_removed = http.json("POST", &resend_path, Some(&admin), None).await;
@@ -387,10 +395,18 @@ async fn removing_the_proxy_partner_role_takes_the_switch_away() {
         )
         .await;
     assert_eq!(switch.status, 403, "{:?}", switch.body);
-    let as_partner_now = http
-        .json("GET", "/api/v1/partner", Some(&as_partner), None)
-        .await;
-    assert_eq!(as_partner_now.status, 403, "{:?}", as_partner_now.body);
+    // The token acting as the partner is revoked with its grant (once the log is read).
+    essentials_runtime::testing::wait_until(
+        std::time::Duration::from_secs(10),
+        "the removed proxy role's token refused",
+        || async {
+            let answer = http
+                .json("GET", "/api/v1/partner", Some(&as_partner), None)
+                .await;
+            answer.status == 401 && reason(&answer.body) == "TOKEN_REVOKED"
+        },
+    )
+    .await;
     // The bank role is untouched.
     let partners = http
         .json("GET", "/api/v1/partners", Some(&admin), None)
@@ -495,7 +511,7 @@ async fn bank_staff_are_removed_by_an_org_admin_of_their_bank() {
         )
         .await;
     assert_eq!(sign_in.status, 403, "no role left: {:?}", sign_in.body);
-    // The token in hand has not expired, but it cannot be renewed: access ends with it.
+    // The token in hand has not expired, but it was revoked with the removal.
     let renewal = http
         .json(
             "POST",
@@ -504,7 +520,8 @@ async fn bank_staff_are_removed_by_an_org_admin_of_their_bank() {
             None,
         )
         .await;
-    assert_eq!(renewal.status, 403, "{:?}", renewal.body);
+    assert_eq!(renewal.status, 401, "{:?}", renewal.body);
+    assert_eq!(reason(&renewal.body), "TOKEN_REVOKED");
     let again = http
         .json(
             "DELETE",
@@ -525,5 +542,228 @@ async fn bank_staff_are_removed_by_an_org_admin_of_their_bank() {
         )
         .await;
     assert_eq!(by_root.status, 403, "{:?}", by_root.body);
+    stack.stop().await;
+}
+
+/// What each part answers `token` when called directly over gRPC, as an internal service client
+/// calls it: (part, code, message).
+async fn part_answers(stack: &Stack, token: &str) -> Vec<(&'static str, tonic::Code, String)> {
+    use essentials_proto::inventory::v1 as inventory;
+    use essentials_proto::notification::v1 as notification;
+    use essentials_proto::request::v1 as request;
+    use essentials_runtime::grpc::channel;
+    use essentials_runtime::testing::authorized;
+    fn outcome<T>(
+        part: &'static str,
+        answer: Result<T, tonic::Status>,
+    ) -> (&'static str, tonic::Code, String) {
+        match answer {
+            Ok(_) => (part, tonic::Code::Ok, String::new()),
+            Err(status) => (part, status.code(), status.message().to_owned()),
+        }
+    }
+    let settings = &stack.settings;
+    let to = |url: &str| channel(url).expect("channel");
+    vec![
+        outcome(
+            "partner",
+            pb::auth_service_client::AuthServiceClient::new(to(&settings.partner.url))
+                .get_me(authorized(token, pb::GetMeRequest {}))
+                .await,
+        ),
+        outcome(
+            "request",
+            request::request_service_client::RequestServiceClient::new(to(&settings.request.url))
+                .list_requests(authorized(token, request::ListRequestsRequest::default()))
+                .await,
+        ),
+        outcome(
+            "inventory",
+            inventory::catalog_service_client::CatalogServiceClient::new(to(&settings
+                .inventory
+                .url))
+            .list_items(authorized(token, inventory::ListItemsRequest::default()))
+            .await,
+        ),
+        outcome(
+            "notification",
+            notification::dashboard_service_client::DashboardServiceClient::new(to(&settings
+                .notification
+                .url))
+            .get_dashboard(authorized(
+                token,
+                notification::GetDashboardRequest::default(),
+            ))
+            .await,
+        ),
+    ]
+}
+
+/// Whether the gateway and every part refuse `token` as revoked.
+async fn refused_everywhere(stack: &Stack, token: &str) -> bool {
+    let me = stack
+        .http()
+        .json("GET", "/api/v1/me", Some(token), None)
+        .await;
+    me.status == 401
+        && reason(&me.body) == "TOKEN_REVOKED"
+        && part_answers(stack, token)
+            .await
+            .iter()
+            .all(|(_, code, message)| {
+                *code == tonic::Code::Unauthenticated && message.contains("revoked")
+            })
+}
+
+/// Whether the gateway and every part take `token` (a part may still refuse the role its work).
+async fn taken_everywhere(stack: &Stack, token: &str) -> bool {
+    let me = stack
+        .http()
+        .json("GET", "/api/v1/me", Some(token), None)
+        .await;
+    me.status == 200
+        && part_answers(stack, token)
+            .await
+            .iter()
+            .all(|(_, code, _)| *code != tonic::Code::Unauthenticated)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_demoting_resetting_and_deactivating_revoke_tokens_at_every_part_at_once() {
+    let stack = Stack::start(&[
+        &essentials_partner::SPEC,
+        &essentials_request::SPEC,
+        &essentials_inventory::SPEC,
+        &essentials_notification::SPEC,
+    ])
+    .await;
+    let http = stack.http();
+    let admin = bank(&stack, "Revocation Bank", "admin@revocation.test").await;
+    let leaver_id = invite_staff(
+        &stack,
+        &admin,
+        "leaver@revocation.test",
+        pb::RoleKind::OrgUser,
+    )
+    .await;
+    let leaver = accept(&stack, "leaver@revocation.test").await;
+    let deputy_id = invite_staff(
+        &stack,
+        &admin,
+        "deputy@revocation.test",
+        pb::RoleKind::OrgAdmin,
+    )
+    .await;
+    let deputy = accept(&stack, "deputy@revocation.test").await;
+    invite_staff(
+        &stack,
+        &admin,
+        "forgetful@revocation.test",
+        pb::RoleKind::OrgUser,
+    )
+    .await;
+    let forgetful = accept(&stack, "forgetful@revocation.test").await;
+    let (partner_id, agency) =
+        invited_partner(&stack, &admin, "Revoked Agency", "agency@revocation.test").await;
+    for token in [&admin, &leaver, &deputy, &forgetful, &agency] {
+        assert!(
+            taken_everywhere(&stack, token).await,
+            "every token works before"
+        );
+    }
+
+    let removed = http
+        .json(
+            "DELETE",
+            &format!("/api/v1/users/{leaver_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+    let demoted = http
+        .json(
+            "PATCH",
+            &format!("/api/v1/users/{deputy_id}"),
+            Some(&admin),
+            Some(json!({"role": "org_user"})),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{:?}", demoted.body);
+    let asked = http
+        .json(
+            "POST",
+            "/api/v1/password_resets",
+            None,
+            Some(json!({"email": "forgetful@revocation.test"})),
+        )
+        .await;
+    assert!(asked.status < 300, "{:?}", asked.body);
+    let pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let resets: Vec<events::UserPasswordResetRequested> =
+        essentials_runtime::testing::outbox_events(&pool).await;
+    pool.close().await;
+    let reset_token = resets
+        .last()
+        .expect("a reset was asked")
+        .reset_token
+        .clone();
+    let reset = http
+        .json(
+            "POST",
+            "/api/v1/password_resets/complete",
+            None,
+            Some(json!({"token": reset_token, "password": "another good password!"})),
+        )
+        .await;
+    assert!(reset.status < 300, "{:?}", reset.body);
+    let deactivated = http
+        .json(
+            "POST",
+            &format!("/api/v1/partners/{partner_id}/deactivate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{:?}", deactivated.body);
+    let revoked_at = std::time::Instant::now();
+
+    // The poll interval is 1 s: the deadline allows for a loaded machine, not for a token TTL.
+    for (who, token) in [
+        ("removed staff", &leaver),
+        ("demoted admin", &deputy),
+        ("password reset", &forgetful),
+        ("deactivated partner's user", &agency),
+    ] {
+        essentials_runtime::testing::wait_until(
+            std::time::Duration::from_secs(10),
+            &format!("the {who}'s token refused by the gateway and every part"),
+            || refused_everywhere(&stack, token),
+        )
+        .await;
+    }
+    println!(
+        "four revocations refused by the gateway and all four parts {:?} after the last one",
+        revoked_at.elapsed()
+    );
+    // A revoked token cannot trade itself for a fresh one.
+    let refreshed = http
+        .json("POST", "/api/v1/sessions/refresh", Some(&deputy), None)
+        .await;
+    assert_eq!(refreshed.status, 401, "{:?}", refreshed.body);
+
+    // Nobody else lost anything, and those who still belong sign in afresh.
+    assert!(
+        taken_everywhere(&stack, &admin).await,
+        "the admin's own token still works"
+    );
+    let deputy = http.login("deputy@revocation.test", PASSWORD).await;
+    assert!(taken_everywhere(&stack, &deputy).await);
+    let me = http.json("GET", "/api/v1/me", Some(&deputy), None).await;
+    assert_eq!(me.body["current_role"]["kind"], "org_user", "{:?}", me.body);
+    let forgetful = http
+        .login("forgetful@revocation.test", "another good password!")
+        .await;
+    assert!(taken_everywhere(&stack, &forgetful).await);
     stack.stop().await;
 }

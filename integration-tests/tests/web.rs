@@ -937,6 +937,56 @@ async fn bank_admins_manage_partners_staff_and_distributions() {
         .await;
     assert_eq!(gone.status, 404);
 
+    // Demoted by another admin, this admin's browser session ends on its next page (the
+    // revocation is read within a second), and signing in again gives the staff role.
+    let link = mailed_link(
+        &sink,
+        "volunteer@admin-bank.test",
+        "/invitations/accept?token=",
+    )
+    .await;
+    let accepted = http
+        .json(
+            "POST",
+            "/api/v1/invitations/accept",
+            None,
+            Some(
+                json!({"token": essentials_integration_tests::cycle::acceptance_token(&link),
+                        "password": PASSWORD}),
+            ),
+        )
+        .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let volunteer = http.login("volunteer@admin-bank.test", PASSWORD).await;
+    let me = http.json("GET", "/api/v1/me", Some(&admin), None).await;
+    let admin_id = me.body["user"]["id"].as_str().expect("id").to_owned();
+    let demoted = http
+        .json(
+            "PATCH",
+            &format!("/api/v1/users/{admin_id}"),
+            Some(&volunteer),
+            Some(json!({"role": "org_user"})),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{:?}", demoted.body);
+    wait_until(
+        DEADLINE,
+        "the demoted admin's browser signed out",
+        || async {
+            browser.goto("/partners").await;
+            browser.path().await.starts_with("/sign-in")
+        },
+    )
+    .await;
+    browser.screenshot("signed-out-after-revocation").await;
+    sign_in(&browser, "admin@admin-bank.test", PASSWORD).await;
+    browser
+        .wait_text("h1", "the dashboard again", |text| text == "Dashboard")
+        .await;
+    let me = http.login("admin@admin-bank.test", PASSWORD).await;
+    let me = http.json("GET", "/api/v1/me", Some(&me), None).await;
+    assert_eq!(me.body["current_role"]["kind"], "org_user", "{:?}", me.body);
+
     browser.close().await;
     stack.stop().await;
 }

@@ -56,6 +56,7 @@ pub fn bearer(settings: &Settings) -> String {
             org: Some(uuid::Uuid::now_v7()),
             ptn: Some(uuid::Uuid::now_v7()),
             svc: false,
+            ver: 0,
             iat: 0,
             exp: 0,
             iss: String::new(),

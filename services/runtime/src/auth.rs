@@ -4,9 +4,10 @@
 //! shared public key, so an internal service client calling gRPC directly is checked exactly like
 //! the gateway. Handlers ask the principal for the role they need and for the bank to scope to.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,9 @@ pub struct Claims {
     /// True for service accounts (client credentials).
     #[serde(default)]
     pub svc: bool,
+    /// The subject's token version when signed; a revocation bumps it (see [`Revocations`]).
+    #[serde(default)]
+    pub ver: u32,
     pub iat: u64,
     pub exp: u64,
     pub iss: String,
@@ -89,6 +93,8 @@ pub struct Principal {
     pub organization_id: Option<Uuid>,
     pub partner_id: Option<Uuid>,
     pub service_account: bool,
+    /// The subject's token version the token was signed at.
+    pub token_version: u32,
     /// The token itself, forwarded when this call makes calls of its own.
     pub token: Arc<str>,
 }
@@ -168,11 +174,71 @@ pub enum TokenError {
     Expired,
     #[error("the access token is not valid")]
     Invalid,
+    #[error("the access token has been revoked")]
+    Revoked,
 }
 
 impl From<TokenError> for ServiceError {
     fn from(error: TokenError) -> Self {
-        ServiceError::unauthenticated(format!("{error}; sign in again"))
+        let reason = match error {
+            TokenError::Expired => "TOKEN_EXPIRED",
+            TokenError::Invalid => "TOKEN_INVALID",
+            TokenError::Revoked => "TOKEN_REVOKED",
+        };
+        ServiceError::unauthenticated(format!("{error}; sign in again")).with_reason(reason)
+    }
+}
+
+/// The token revocations a verifier refuses: for each subject, the lowest token version still
+/// good. Fed by [`crate::revocation::watch`] from the partner part's log; shared by every clone
+/// of the verifier in a process.
+#[derive(Clone, Default)]
+pub struct Revocations {
+    versions: Arc<RwLock<HashMap<Uuid, (u32, Instant)>>>,
+}
+
+impl Revocations {
+    /// Whether a token of `subject` signed at `version` has been revoked.
+    pub fn is_revoked(&self, subject: Uuid, version: u32) -> bool {
+        let versions = self
+            .versions
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        versions
+            .get(&subject)
+            .is_some_and(|(lowest_good, _)| version < *lowest_good)
+    }
+
+    /// Records that tokens of `subject` below `version` are revoked (the highest version wins).
+    pub fn revoke(&self, subject: Uuid, version: u32) {
+        let mut versions = self
+            .versions
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let entry = versions.entry(subject).or_insert((version, Instant::now()));
+        if version >= entry.0 {
+            *entry = (version, Instant::now());
+        }
+    }
+
+    /// Forgets revocations older than `age`: every token they refused has expired since.
+    pub fn forget_older_than(&self, age: Duration) {
+        let mut versions = self
+            .versions
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        versions.retain(|_, (_, recorded)| recorded.elapsed() < age);
+    }
+
+    pub fn len(&self) -> usize {
+        self.versions
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -234,6 +300,7 @@ pub struct TokenVerifier {
     /// signed before the switch stay good until they expire.
     keys: Arc<[DecodingKey]>,
     validation: Arc<Validation>,
+    revocations: Revocations,
 }
 
 impl TokenVerifier {
@@ -253,6 +320,7 @@ impl TokenVerifier {
         Ok(Self {
             keys: keys.into(),
             validation: Arc::new(validation),
+            revocations: Revocations::default(),
         })
     }
 
@@ -289,6 +357,13 @@ impl TokenVerifier {
             }
         }
         let claims = outcome?.claims;
+        // A revoked subject version (password reset, deactivated partner) or a revoked grant
+        // (removed role, deleted service account: logged at the highest version).
+        if self.revocations.is_revoked(claims.sub, claims.ver)
+            || self.revocations.is_revoked(claims.rid, 0)
+        {
+            return Err(TokenError::Revoked);
+        }
         Ok(Principal {
             user_id: claims.sub,
             role_id: claims.rid,
@@ -296,8 +371,14 @@ impl TokenVerifier {
             organization_id: claims.org,
             partner_id: claims.ptn,
             service_account: claims.svc,
+            token_version: claims.ver,
             token: Arc::from(token),
         })
+    }
+
+    /// The revocations this verifier (and each of its clones) refuses.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Reads `Authorization: Bearer <token>`; `Ok(None)` when the header is absent.
@@ -447,6 +528,7 @@ MC4CAQAwBQYDK2VwBCIEILzcRwi7CHx22oprc7lHpgvHl4EIaWuRLWW9cEuhFnse
             org: Some(Uuid::now_v7()),
             ptn: None,
             svc: false,
+            ver: 0,
             iat: 0,
             exp: 0,
             iss: String::new(),
@@ -526,6 +608,51 @@ MCowBQYDK2VwAyEATezZ2DP5C8mzXgabDyVgbjya732ZSKjqs+koNSKGEhw=
             jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &expired, &key).expect("encode");
         assert_eq!(both.verify(&token), Err(TokenError::Expired));
         assert!(TokenVerifier::from_pem("no key here").is_err());
+    }
+
+    #[test]
+    fn revoked_versions_and_grants_are_refused_by_every_clone_of_the_verifier() {
+        let (signer, verifier) = dev_pair();
+        let clone = verifier.clone();
+        let mut old = claims();
+        old.ver = 2;
+        let subject = old.sub;
+        let (old_token, _) = signer.sign(old.clone()).expect("sign");
+        let mut current = old.clone();
+        current.ver = 3;
+        let (current_token, _) = signer.sign(current).expect("sign");
+        assert!(verifier.verify(&old_token).is_ok());
+
+        verifier.revocations().revoke(subject, 3);
+        // A late, lower entry does not undo a higher one.
+        verifier.revocations().revoke(subject, 1);
+        assert_eq!(clone.verify(&old_token), Err(TokenError::Revoked));
+        assert!(
+            clone.verify(&current_token).is_ok(),
+            "the new version holds"
+        );
+
+        // A grant revoked for good refuses every token acting under it, whatever its version.
+        let mut other_role = claims();
+        other_role.sub = subject;
+        other_role.ver = 3;
+        let (other_token, _) = signer.sign(other_role.clone()).expect("sign");
+        assert!(verifier.verify(&other_token).is_ok());
+        verifier.revocations().revoke(other_role.rid, u32::MAX);
+        assert_eq!(verifier.verify(&other_token), Err(TokenError::Revoked));
+        assert!(
+            verifier.verify(&current_token).is_ok(),
+            "another grant holds"
+        );
+
+        verifier.revocations().forget_older_than(Duration::ZERO);
+        assert!(verifier.revocations().is_empty());
+        assert!(
+            verifier.verify(&old_token).is_ok(),
+            "forgotten after a token lifetime"
+        );
+        let error = ServiceError::from(TokenError::Revoked);
+        assert_eq!(error.code, crate::Code::Unauthenticated);
     }
 
     #[test]

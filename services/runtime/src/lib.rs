@@ -12,6 +12,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod part;
+pub mod revocation;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod smtp_sink;

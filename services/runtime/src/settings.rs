@@ -135,6 +135,9 @@ pub struct AuthSettings {
     /// and the old one, one after the other.
     pub verifying_key: Option<String>,
     pub token_ttl_seconds: u64,
+    /// How often each process reads the partner part's token revocation log: the bound on how
+    /// long a revoked token is still taken.
+    pub revocation_poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -197,6 +200,7 @@ impl Default for Settings {
             auth: AuthSettings {
                 // Short-lived: clients refresh (POST /sessions/refresh) while the role holds.
                 token_ttl_seconds: 900,
+                revocation_poll_ms: 1000,
                 ..AuthSettings::default()
             },
             bootstrap: BootstrapSettings::default(),
@@ -419,6 +423,9 @@ impl Settings {
         }
         if self.auth.token_ttl_seconds < 60 {
             return invalid("auth.token_ttl_seconds", "must be at least 60");
+        }
+        if !(50..=60_000).contains(&self.auth.revocation_poll_ms) {
+            return invalid("auth.revocation_poll_ms", "must be between 50 and 60000");
         }
         if self.auth.signing_key.is_some() && self.auth.verifying_key.is_none() {
             return invalid(

@@ -158,6 +158,7 @@ impl Harness {
                 org: organization,
                 ptn: partner,
                 svc: false,
+                ver: 0,
                 iat: 0,
                 exp: 0,
                 iss: String::new(),

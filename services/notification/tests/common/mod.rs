@@ -173,6 +173,7 @@ impl Part {
                 org: organization,
                 ptn: None,
                 svc: false,
+                ver: 0,
                 iat: 0,
                 exp: 0,
                 iss: String::new(),

@@ -164,6 +164,7 @@ impl Suite {
                 org: organization_id,
                 ptn: None,
                 svc: false,
+                ver: 0,
                 iat: 0,
                 exp: 0,
                 iss: String::new(),

@@ -170,6 +170,27 @@ impl AuthService for Grpc {
         self.app.delete_service_account(&caller, account_id).await?;
         Ok(Response::new(pb::DeleteServiceAccountResponse {}))
     }
+
+    async fn list_token_revocations(
+        &self,
+        request: Request<pb::ListTokenRevocationsRequest>,
+    ) -> Answer<pb::ListTokenRevocationsResponse> {
+        let since = convert::alone(|problems| {
+            convert::optional_timestamp("since", request.get_ref().since.as_ref(), problems)
+        })?;
+        let (rows, as_of) = self.app.list_token_revocations(since).await?;
+        Ok(Response::new(pb::ListTokenRevocationsResponse {
+            revocations: rows
+                .iter()
+                .map(|row| pb::TokenRevocation {
+                    subject_id: row.subject_id.to_string(),
+                    token_version: u32::try_from(row.token_version).unwrap_or(u32::MAX),
+                    revoked_at: Some(timestamp(row.revoked_at)),
+                })
+                .collect(),
+            as_of: Some(timestamp(as_of)),
+        }))
+    }
 }
 
 pub fn service_account_to_proto(account: &ServiceAccountRow) -> pb::ServiceAccount {

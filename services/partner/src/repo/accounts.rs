@@ -14,10 +14,12 @@ pub struct UserRow {
     pub last_sign_in_at: Option<OffsetDateTime>,
     pub last_role_id: Option<Uuid>,
     pub created_at: OffsetDateTime,
+    /// Goes into every token as `ver`; a revocation bumps it.
+    pub token_version: i32,
 }
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, invitation_accepted_at, \
-    last_sign_in_at, last_role_id, created_at";
+    last_sign_in_at, last_role_id, created_at, token_version";
 
 pub async fn user_by_email(
     connection: &mut PgConnection,
@@ -348,13 +350,13 @@ pub async fn revoke_org_admin(
     connection: &mut PgConnection,
     user_id: Uuid,
     organization_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM role_grant WHERE user_id = $1 AND organization_id = $2 AND kind = 'org_admin'",
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM role_grant WHERE user_id = $1 AND organization_id = $2 AND kind = 'org_admin'
+         RETURNING id",
     )
     .bind(user_id)
     .bind(organization_id)
-    .execute(connection)
-    .await?;
-    Ok(())
+    .fetch_all(connection)
+    .await
 }

@@ -9,6 +9,7 @@ mod partner_users;
 mod partners;
 mod profiles;
 mod reminders;
+mod revocations;
 
 pub use accounts::*;
 pub use groups::*;
@@ -18,3 +19,4 @@ pub use partner_users::*;
 pub use partners::*;
 pub use profiles::*;
 pub use reminders::*;
+pub use revocations::*;

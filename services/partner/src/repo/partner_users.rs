@@ -79,34 +79,34 @@ pub async fn users_with_role(
 }
 
 /// Removes a user's roles on a bank (`partner_id` None: org roles) or a partner.
+/// Deletes the grants; answers their ids (for the revocation log).
 pub async fn revoke_roles(
     connection: &mut PgConnection,
     user_id: Uuid,
     organization_id: Uuid,
     partner_id: Option<Uuid>,
-) -> Result<u64, sqlx::Error> {
-    let result = match partner_id {
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    match partner_id {
         Some(partner_id) => {
-            sqlx::query(
+            sqlx::query_scalar(
                 "DELETE FROM role_grant WHERE user_id = $1 AND organization_id = $2
-                   AND partner_id = $3 AND kind = 'partner'",
+                   AND partner_id = $3 AND kind = 'partner' RETURNING id",
             )
             .bind(user_id)
             .bind(organization_id)
             .bind(partner_id)
-            .execute(connection)
-            .await?
+            .fetch_all(connection)
+            .await
         }
         None => {
-            sqlx::query(
+            sqlx::query_scalar(
                 "DELETE FROM role_grant WHERE user_id = $1 AND organization_id = $2
-                   AND kind IN ('org_admin', 'org_user')",
+                   AND kind IN ('org_admin', 'org_user') RETURNING id",
             )
             .bind(user_id)
             .bind(organization_id)
-            .execute(connection)
-            .await?
+            .fetch_all(connection)
+            .await
         }
-    };
-    Ok(result.rows_affected())
+    }
 }

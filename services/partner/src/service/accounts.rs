@@ -100,6 +100,7 @@ impl App {
             org: current.organization_id,
             ptn: current.partner_id,
             svc: false,
+            ver: u32::try_from(user.token_version).unwrap_or(u32::MAX),
             iat: 0,
             exp: 0,
             iss: String::new(),
@@ -184,7 +185,16 @@ impl App {
         let user = repo::user(&mut connection, principal.user_id)
             .await?
             .ok_or_else(|| ServiceError::unauthenticated("this account no longer exists"))?;
+        // Checked against the database, not only the polled list: a token revoked a moment ago
+        // must not trade itself for a fresh one.
+        if principal.token_version < u32::try_from(user.token_version).unwrap_or(u32::MAX) {
+            return Err(essentials_runtime::auth::TokenError::Revoked.into());
+        }
         let roles = repo::roles(&mut connection, user.id).await?;
+        // Nor a token whose own grant was taken away a moment ago.
+        if !roles.iter().any(|role| role.id == principal.role_id) {
+            return Err(essentials_runtime::auth::TokenError::Revoked.into());
+        }
         let current = roles
             .iter()
             .find(|role| role.id == role_id)
@@ -346,6 +356,8 @@ impl App {
             .ok_or_else(|| ServiceError::from(PartnerError::ResetLinkInvalid))?;
         repo::use_invitation(&mut transaction, &hash).await?;
         repo::set_password(&mut transaction, reset.user_id, &password_hash, None).await?;
+        // Whoever held the old password may hold a token too.
+        repo::revoke_user_tokens(&mut transaction, &[reset.user_id], "password_reset").await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -448,6 +460,7 @@ impl App {
             org: account.organization_id,
             ptn: None,
             svc: true,
+            ver: 0,
             iat: 0,
             exp: 0,
             iss: String::new(),
@@ -493,11 +506,33 @@ impl App {
             Role::SuperAdmin => None,
             _ => Some(principal.require_org_admin()?),
         };
-        let mut connection = self.pool.acquire().await?;
-        let deleted = repo::delete_service_account(&mut connection, id, scope).await?;
+        let mut transaction = self.pool.begin().await?;
+        let deleted = repo::delete_service_account(&mut transaction, id, scope).await?;
         if deleted == 0 {
             return Err(ServiceError::not_found("service account"));
         }
+        repo::revoke_for_good(&mut transaction, &[id], "service_account_deleted").await?;
+        transaction.commit().await?;
         Ok(())
+    }
+
+    /// The revocation log since `since` (never further back than a token lifetime and a margin),
+    /// with the log's clock. A full page answers its last row's time as the clock, so the next
+    /// poll goes on from there.
+    pub async fn list_token_revocations(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> Result<(Vec<repo::RevocationRow>, OffsetDateTime), ServiceError> {
+        const PAGE: i64 = 10_000;
+        let mut connection = self.pool.acquire().await?;
+        let now = repo::now(&mut connection).await?;
+        let oldest = now - (self.signer.ttl() + std::time::Duration::from_secs(120));
+        let since = since.map_or(oldest, |since| since.max(oldest));
+        let rows = repo::revocations_since(&mut connection, since, PAGE).await?;
+        let as_of = match rows.last() {
+            Some(last) if rows.len() as i64 == PAGE => last.revoked_at,
+            _ => now,
+        };
+        Ok((rows, as_of))
     }
 }

@@ -312,11 +312,15 @@ impl App {
         if user_id == principal.user_id {
             return Err(PartnerError::CannotRemoveSelf.into());
         }
-        let mut connection = self.pool.acquire().await?;
-        let removed = repo::revoke_roles(&mut connection, user_id, organization_id, None).await?;
-        if removed == 0 {
+        let mut transaction = self.pool.begin().await?;
+        let removed = repo::revoke_roles(&mut transaction, user_id, organization_id, None).await?;
+        if removed.is_empty() {
             return Err(ServiceError::not_found("user"));
         }
+        // Tokens acting under the removed grants end; the user's other roles (another bank's,
+        // a partner's) keep theirs.
+        repo::revoke_for_good(&mut transaction, &removed, "removed_from_bank").await?;
+        transaction.commit().await?;
         Ok(())
     }
 }
@@ -485,7 +489,10 @@ impl App {
                 .await?;
             }
             _ => {
-                repo::revoke_org_admin(&mut transaction, user_id, organization_id).await?;
+                let removed =
+                    repo::revoke_org_admin(&mut transaction, user_id, organization_id).await?;
+                // A token signed as admin must not outlive the demotion.
+                repo::revoke_for_good(&mut transaction, &removed, "demoted").await?;
             }
         }
         let user = repo::user(&mut transaction, user_id)

@@ -114,12 +114,15 @@ impl App {
         user_id: Uuid,
     ) -> Result<(), ServiceError> {
         let organization_id = self.partner_users_scope(principal, partner_id).await?;
-        let mut connection = self.pool.acquire().await?;
+        let mut transaction = self.pool.begin().await?;
         let removed =
-            repo::revoke_roles(&mut connection, user_id, organization_id, Some(partner_id)).await?;
-        if removed == 0 {
+            repo::revoke_roles(&mut transaction, user_id, organization_id, Some(partner_id))
+                .await?;
+        if removed.is_empty() {
             return Err(ServiceError::not_found("partner user"));
         }
+        repo::revoke_for_good(&mut transaction, &removed, "removed_from_partner").await?;
+        transaction.commit().await?;
         Ok(())
     }
 }

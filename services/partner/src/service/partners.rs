@@ -414,6 +414,11 @@ impl App {
         }
         partner.status = next.as_str().to_owned();
         repo::update_partner(&mut transaction, &partner).await?;
+        if transition == Transition::Deactivate {
+            // The partner's users lose what their tokens let them do, on their next call.
+            let users = repo::partner_user_ids(&mut transaction, id).await?;
+            repo::revoke_user_tokens(&mut transaction, &users, "partner_deactivated").await?;
+        }
         let updated = self
             .partner_row(&mut transaction, organization_id, id, false)
             .await?;
