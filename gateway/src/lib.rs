@@ -261,7 +261,14 @@ async fn observe(request: Request, next: Next) -> Response {
         .to_owned();
     let span = tracing::info_span!("http", %method, %route, %request_id);
     essentials_runtime::telemetry::set_parent_from_headers(&span, request.headers());
-    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    // The parts' calls made for this request carry its id (`auth::forward` reads it), so their
+    // logs and audit entries name the id the client got back.
+    let call = essentials_runtime::audit::Call::new(&route, &request_id);
+    let response = tracing::Instrument::instrument(
+        essentials_runtime::audit::Call::run(call, next.run(request)),
+        span.clone(),
+    )
+    .await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     metrics()

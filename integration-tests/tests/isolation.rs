@@ -109,6 +109,9 @@ const QUERY_ID_OF: &[(&str, &str)] = &[
     ("partner_group_id", "partner_group"),
     ("item_category_id", "item_category"),
     ("source_id", "donation"),
+    ("actor_id", "staff_user"),
+    // Only a super admin names the bank; anyone else reads their own whatever this says.
+    ("organization_id", "organization"),
 ];
 
 /// method, path, what bank B gets, what the partner user gets, why.

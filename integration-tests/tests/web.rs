@@ -937,6 +937,26 @@ async fn bank_admins_manage_partners_staff_and_distributions() {
         .await;
     assert_eq!(gone.status, 404);
 
+    // The audit trail names each change: who, in which role, what, through which request.
+    browser.goto("/audit").await;
+    browser
+        .wait_text("h1", "the audit trail", |text| text == "Audit trail")
+        .await;
+    let trail = browser.text("#audit").await;
+    for expected in [
+        "admin@admin-bank.test",
+        "Create item",
+        "Create distribution",
+        "distribution.created",
+        "Invite user",
+    ] {
+        assert!(
+            trail.contains(expected),
+            "{expected} in the trail:\n{trail}"
+        );
+    }
+    browser.screenshot("audit-trail").await;
+
     // Demoted by another admin, this admin's browser session ends on its next page (the
     // revocation is read within a second), and signing in again gives the staff role.
     let link = mailed_link(

@@ -4,6 +4,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
+mod audit;
 mod catalog;
 mod dashboard;
 mod distributions;
@@ -29,4 +30,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(distributions::router())
         .merge(requests::router())
         .merge(dashboard::router())
+        .merge(audit::router())
 }

@@ -427,6 +427,7 @@ impl tonic::service::Interceptor for AuthInterceptor {
             .map_err(|error| tonic::Status::from(ServiceError::from(error)))?;
         match self.verifier.verify_header(header) {
             Ok(Some(principal)) => {
+                crate::audit::note_caller(&principal);
                 request.extensions_mut().insert(principal);
                 Ok(request)
             }
@@ -451,6 +452,9 @@ pub fn forward<T>(principal: &Principal, message: T) -> tonic::Request<T> {
     let mut request = crate::telemetry::traced_request(message);
     if let Ok(value) = format!("Bearer {}", principal.token).parse() {
         request.metadata_mut().insert("authorization", value);
+    }
+    if let Some(value) = crate::audit::request_id().and_then(|id| id.parse().ok()) {
+        request.metadata_mut().insert("x-request-id", value);
     }
     request
 }

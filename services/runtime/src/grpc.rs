@@ -195,10 +195,13 @@ where
             .to_owned();
         let span = tracing::info_span!("grpc", rpc.service = %service, rpc.method = %method, request_id = %request_id);
         crate::telemetry::set_parent_from_headers(&span, request.headers());
+        // The audit scope covers dispatch (the auth interceptor may run in it) and the handler.
+        let call = crate::audit::Call::new(&path, &request_id);
         let future = {
             let _entered = span.enter();
-            self.inner.call(request)
+            crate::audit::Call::enter(&call, || self.inner.call(request))
         };
+        let future = crate::audit::Call::run(call, future);
         let started = Instant::now();
         Box::pin(tracing::Instrument::instrument(
             async move {

@@ -2,6 +2,7 @@
 //! Postgres, the outbox and the event bus, and the part runner. Parts call these instead of
 //! copying them.
 
+pub mod audit;
 pub mod auth;
 pub mod bus;
 pub mod convert;

@@ -123,6 +123,7 @@ pub async fn run(
         stopping: shutdown.clone(),
     };
     let services = (spec.build)(&context)?;
+    let context_verifier = verifier.clone();
 
     let (reporter, health) = tonic_health::server::health_reporter();
     // Liveness: SERVING for as long as the process answers at all (Kubernetes probes it).
@@ -157,7 +158,12 @@ pub async fn run(
         crate::idempotency::IdempotencyLayer::new(pool.clone(), verifier, services.not_idempotent);
     let served = crate::grpc::serve(
         listener,
-        services.routes,
+        services.routes.add_service(
+            essentials_proto::common::v1::audit_service_server::AuditServiceServer::with_interceptor(
+                crate::audit::AuditGrpc::new(spec.name, pool.clone()),
+                crate::auth::AuthInterceptor::new(context_verifier),
+            ),
+        ),
         health,
         shutdown.clone(),
         idempotency,

@@ -1,5 +1,6 @@
 //! The pages, one module per area of the bank's work.
 
+mod audit;
 mod auth;
 mod choices;
 mod dashboard;
@@ -112,6 +113,7 @@ pub fn router() -> Router<Web> {
         )
         .route("/items/new", get(setup::item_form).post(setup::create_item))
         .route("/users", get(users::list))
+        .route("/audit", get(audit::list))
         .route("/users/invite", post(users::invite))
         .route("/users/{id}/{action}", post(users::act))
 }

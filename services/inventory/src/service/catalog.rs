@@ -1,5 +1,6 @@
 //! Items, item categories and storage locations.
 
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::{FieldViolation, ServiceError};
 
 use super::{Inventory, Page, Staff, map_unique};
@@ -56,6 +57,7 @@ impl Inventory {
         let item = repo::catalog::insert_item(&mut transaction, org, id, &fields)
             .await
             .map_err(|error| map_unique(error, "item_name_key", || name_taken("An item")))?;
+        audit::record(&mut transaction, Audited::subject("item", id.0)).await?;
         transaction.commit().await?;
         Ok(item)
     }
@@ -134,6 +136,7 @@ impl Inventory {
             .await
             .map_err(|error| map_unique(error, "item_name_key", || name_taken("An item")))?
             .ok_or_else(|| ServiceError::not_found("item"))?;
+        audit::record(&mut transaction, Audited::subject("item", id.0)).await?;
         transaction.commit().await?;
         Ok(item)
     }
@@ -148,6 +151,7 @@ impl Inventory {
             return Err(InventoryError::ItemInUse { name: item.name }.into());
         }
         repo::catalog::delete_item(&mut transaction, org, id).await?;
+        audit::record(&mut transaction, Audited::subject("item", id.0)).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -190,6 +194,7 @@ impl Inventory {
                         name_taken("An item category")
                     })
                 })?;
+        audit::record(&mut transaction, Audited::subject("item_category", id.0)).await?;
         transaction.commit().await?;
         Ok(category)
     }
@@ -249,6 +254,7 @@ impl Inventory {
                     })
                 })?
                 .ok_or_else(|| ServiceError::not_found("item category"))?;
+        audit::record(&mut transaction, Audited::subject("item_category", id.0)).await?;
         transaction.commit().await?;
         Ok(category)
     }
@@ -258,12 +264,13 @@ impl Inventory {
         staff: &Staff,
         id: ItemCategoryId,
     ) -> Result<(), ServiceError> {
-        let mut connection = self.pool.acquire().await?;
-        if repo::catalog::delete_category(&mut connection, staff.organization_id, id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::not_found("item category"))
+        let mut transaction = self.pool.begin().await?;
+        if !repo::catalog::delete_category(&mut transaction, staff.organization_id, id).await? {
+            return Err(ServiceError::not_found("item category"));
         }
+        audit::record(&mut transaction, Audited::subject("item_category", id.0)).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     pub async fn create_location(
@@ -294,6 +301,7 @@ impl Inventory {
                     name_taken("A storage location")
                 })
             })?;
+        audit::record(&mut transaction, Audited::subject("storage_location", id.0)).await?;
         transaction.commit().await?;
         Ok(location)
     }
@@ -359,6 +367,7 @@ impl Inventory {
                 })
             })?
             .ok_or_else(|| ServiceError::not_found("storage location"))?;
+        audit::record(&mut transaction, Audited::subject("storage_location", id.0)).await?;
         transaction.commit().await?;
         Ok(location)
     }
@@ -389,6 +398,7 @@ impl Inventory {
         let location = repo::catalog::set_location_active(&mut transaction, org, id, active)
             .await?
             .ok_or_else(|| ServiceError::not_found("storage location"))?;
+        audit::record(&mut transaction, Audited::subject("storage_location", id.0)).await?;
         transaction.commit().await?;
         Ok(location)
     }

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use essentials_proto::events::v1 as events;
 use essentials_proto::partner::v1 as pb;
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::auth::{Claims, Principal, Role};
 use essentials_runtime::bus::NewEvent;
 use essentials_runtime::convert::timestamp;
@@ -428,6 +429,11 @@ impl App {
         if let Some(key) = key {
             key.record(&mut transaction, &answer).await?;
         }
+        audit::record(
+            &mut transaction,
+            Audited::subject("service_account", account.id),
+        )
+        .await?;
         transaction.commit().await?;
         Ok((answer, secret))
     }
@@ -512,6 +518,7 @@ impl App {
             return Err(ServiceError::not_found("service account"));
         }
         repo::revoke_for_good(&mut transaction, &[id], "service_account_deleted").await?;
+        audit::record(&mut transaction, Audited::subject("service_account", id)).await?;
         transaction.commit().await?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 use essentials_proto::inventory::v1 as inventory;
 use essentials_proto::inventory::v1::catalog_service_client::CatalogServiceClient;
 use essentials_proto::inventory::v1::storage_location_service_client::StorageLocationServiceClient;
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::auth::{Principal, forward};
 use essentials_runtime::error::unique_violation;
 use essentials_runtime::{Code, FieldViolation, ServiceError};
@@ -174,6 +175,11 @@ impl App {
             .map_err(name_conflict)?;
         repo::replace_group_categories(&mut transaction, &group).await?;
         let created = group_row(&mut transaction, organization_id, group.id).await?;
+        audit::record(
+            &mut transaction,
+            Audited::subject("partner_group", group.id),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(created)
     }
@@ -221,6 +227,7 @@ impl App {
             .map_err(name_conflict)?;
         repo::replace_group_categories(&mut transaction, &group).await?;
         let updated = group_row(&mut transaction, organization_id, id).await?;
+        audit::record(&mut transaction, Audited::subject("partner_group", id)).await?;
         transaction.commit().await?;
         Ok(updated)
     }
@@ -239,6 +246,7 @@ impl App {
             .into());
         }
         repo::delete_group(&mut transaction, organization_id, id).await?;
+        audit::record(&mut transaction, Audited::subject("partner_group", id)).await?;
         transaction.commit().await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use essentials_proto::events::v1 as events;
 use essentials_proto::partner::v1 as pb;
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::auth::{Principal, Role};
 use essentials_runtime::bus::NewEvent;
 use essentials_runtime::error::unique_violation;
@@ -191,6 +192,11 @@ impl App {
         let organization = self
             .organization_row(&mut transaction, organization_id)
             .await?;
+        audit::record(
+            &mut transaction,
+            Audited::subject("organization", organization_id),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(organization)
     }
@@ -320,6 +326,7 @@ impl App {
         // Tokens acting under the removed grants end; the user's other roles (another bank's,
         // a partner's) keep theirs.
         repo::revoke_for_good(&mut transaction, &removed, "removed_from_bank").await?;
+        audit::record(&mut transaction, Audited::subject("user", user_id)).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -498,6 +505,7 @@ impl App {
         let user = repo::user(&mut transaction, user_id)
             .await?
             .ok_or_else(|| ServiceError::not_found("user"))?;
+        audit::record(&mut transaction, Audited::subject("user", user_id)).await?;
         transaction.commit().await?;
         Ok(user)
     }

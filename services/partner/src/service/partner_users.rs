@@ -2,6 +2,7 @@
 
 use essentials_proto::events::v1 as events;
 use essentials_proto::partner::v1 as pb;
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::auth::{Principal, Role};
 use essentials_runtime::{Code, FieldViolation, ServiceError};
 use uuid::Uuid;
@@ -122,6 +123,7 @@ impl App {
             return Err(ServiceError::not_found("partner user"));
         }
         repo::revoke_for_good(&mut transaction, &removed, "removed_from_partner").await?;
+        audit::record(&mut transaction, Audited::subject("user", user_id)).await?;
         transaction.commit().await?;
         Ok(())
     }

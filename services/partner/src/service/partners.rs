@@ -3,6 +3,7 @@
 
 use essentials_proto::events::v1 as events;
 use essentials_proto::partner::v1 as pb;
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::auth::{Principal, Role};
 use essentials_runtime::bus::NewEvent;
 use essentials_runtime::convert::timestamp;
@@ -310,6 +311,7 @@ impl App {
             )
             .await?;
         }
+        audit::record(&mut transaction, Audited::subject("partner", id)).await?;
         transaction.commit().await?;
         Ok(updated)
     }
@@ -326,6 +328,7 @@ impl App {
             .await?;
         crate::domain::check_deletable(&partner.name, partner.deletable)?;
         repo::delete_partner(&mut transaction, organization_id, id).await?;
+        audit::record(&mut transaction, Audited::subject("partner", id)).await?;
         transaction.commit().await?;
         Ok(())
     }

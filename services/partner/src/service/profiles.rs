@@ -3,6 +3,7 @@
 
 use essentials_proto::partner::v1 as pb;
 use essentials_runtime::ServiceError;
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::auth::Principal;
 use essentials_runtime::convert::timestamp;
 use prost::Message;
@@ -71,6 +72,7 @@ impl App {
         let saved = self
             .load_profile(&mut transaction, organization_id, partner_id)
             .await?;
+        audit::record(&mut transaction, Audited::subject("partner", partner_id)).await?;
         transaction.commit().await?;
         Ok(saved)
     }

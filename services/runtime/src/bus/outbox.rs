@@ -26,6 +26,16 @@ pub async fn enqueue(connection: &mut PgConnection, event: &NewEvent) -> Result<
         .bind(NOTIFY_CHANNEL)
         .execute(&mut *connection)
         .await?;
+    // A caller's change publishes its events in its transaction: the audit row goes with them.
+    crate::audit::record(
+        connection,
+        crate::audit::Audited {
+            organization_id: event.organization_id,
+            event_type: Some(&event.event_type),
+            subject: None,
+        },
+    )
+    .await?;
     Ok(event.id)
 }
 
