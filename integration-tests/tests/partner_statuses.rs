@@ -389,9 +389,35 @@ async fn what_each_partner_status_allows() {
     )
     .await;
 
-    // Deactivated: no requests; reactivated: requests again.
+    // Deactivated: the partner's tokens are revoked (once the parts read the revocation), and
+    // signed in again it makes no requests; reactivated: requests again.
     post(&http, &action("deactivate"), &admin, json!({})).await;
-    refused_as("PARTNER_DEACTIVATED").await;
+    wait_until(
+        DEADLINE,
+        "the deactivated partner's token revoked",
+        || async {
+            let answer = http
+                .json("GET", "/api/v1/partner/requests", Some(&partner_user), None)
+                .await;
+            answer.status == 401 && answer.body["error"]["reason"] == "TOKEN_REVOKED"
+        },
+    )
+    .await;
+    let partner_user = http.login("partner@allow.test", PASSWORD).await;
+    let refused = http
+        .json(
+            "POST",
+            "/api/v1/partner/requests",
+            Some(&partner_user),
+            Some(request_body.clone()),
+        )
+        .await;
+    assert!(
+        refused.status == 403 || refused.status == 409,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["reason"], "PARTNER_DEACTIVATED");
     post(&http, &action("reactivate"), &admin, json!({})).await;
     post(
         &http,

@@ -1,7 +1,8 @@
 //! The suite as real processes of the `essentials` binary: the seed's cycle with `essentials all`,
 //! and with every part as two processes of its own behind one gateway process (no duplicate
-//! e-mails, no double fulfilment, consistent stock, calls spread over both replicas); a part
-//! killed mid-flow and started again, and the flow completes with nothing lost or doubled.
+//! e-mails, no double fulfilment, consistent stock, calls spread over both replicas), then one
+//! replica of every part killed with SIGKILL mid-flow and the flow finished by the survivors; a
+//! part killed mid-flow and started again, and the flow completes with nothing lost or doubled.
 
 use essentials_integration_tests::cycle::tomorrow;
 use essentials_integration_tests::cycle::{
@@ -35,7 +36,7 @@ async fn the_cycle_runs_with_essentials_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_of_every_part_behind_the_gateway() {
     let sink = SmtpSink::start().await.expect("smtp listener");
-    let suite = start(Shape::Separate { replicas: 2 }, &sink).await;
+    let mut suite = start(Shape::Separate { replicas: 2 }, &sink).await;
     assert_eq!(suite.names().len(), 9, "{:?}", suite.names());
     let done = cycle::request_distribution_cycle(&suite, &sink, "replicas").await;
     cycle::assert_no_duplicate_emails(&sink);
@@ -189,6 +190,136 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
             .await;
         assert!(handled > 0.0, "{replica} handled no event");
     }
+
+    // One replica of every part dies (SIGKILL) mid-flow, between a partner's request and its
+    // fulfilment: the survivors finish the flow. A call that reached a dying replica answers a
+    // clean 503 and is retried with its key, as a client does; the request is fulfilled once
+    // and every e-mail goes out once.
+    let confirmation = format!("{} - Requests Confirmation", done.bank.name);
+    let confirmations = || {
+        sink.messages_to(&done.bank.partner_email)
+            .iter()
+            .filter(|mail| mail.subject().unwrap_or_default() == confirmation)
+            .count()
+    };
+    let confirmed_before = confirmations();
+    let request_id = done.bank.request(&http, 3).await;
+    let before = on_hand(&http, admin, &done.bank.item_id, &done.bank.location_id).await;
+    for replica in ["partner-2", "request-2", "inventory-2", "notification-2"] {
+        suite.kill(replica).await;
+    }
+    let unavailable = std::cell::Cell::new(0);
+    let unavailable_count = &unavailable;
+    let retried =
+        move |method: &'static str, path: String, body: serde_json::Value, key: String| {
+            let admin = admin.clone();
+            async move {
+                let body = serde_json::to_vec(&body).expect("json");
+                let started = std::time::Instant::now();
+                loop {
+                    let answer = http
+                        .send(
+                            method,
+                            &path,
+                            Some(&admin),
+                            "application/json",
+                            &body,
+                            &[("Idempotency-Key", &key)],
+                        )
+                        .await;
+                    match answer.status {
+                        503 if started.elapsed() < DEADLINE => {
+                            unavailable_count.set(unavailable_count.get() + 1);
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                        status => {
+                            assert!(status < 500, "{path}: {status} {:?}", answer.body);
+                            return answer;
+                        }
+                    }
+                }
+            }
+        };
+    let fulfil = retried(
+        "POST",
+        format!("/api/v1/requests/{request_id}/fulfill"),
+        json!({}),
+        "failover-fulfil".into(),
+    )
+    .await;
+    assert_eq!(fulfil.status, 200, "{:?}", fulfil.body);
+    let distribution = json!({
+        "partner_id": done.bank.partner_id,
+        "request_id": request_id,
+        "storage_location_id": done.bank.location_id,
+        "issued_at": tomorrow(),
+        "delivery_method": "pick_up",
+        "line_items": [{"item_id": done.bank.item_id, "quantity": 3}],
+    });
+    let made = retried(
+        "POST",
+        "/api/v1/distributions".into(),
+        distribution.clone(),
+        "failover-distribution".into(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let again = retried(
+        "POST",
+        "/api/v1/distributions".into(),
+        distribution,
+        "failover-second".into(),
+    )
+    .await;
+    assert!(
+        again.status == 409 || again.status == 422,
+        "a second fulfilment is refused: {:?}",
+        again.body
+    );
+    done.bank
+        .wait_request(&http, &request_id, "fulfilled")
+        .await;
+    let wanted = wanted + 1;
+    wait_until(DEADLINE, "the failover distribution's e-mail", || {
+        let count = distribution_emails(&sink, &done.bank.partner_email);
+        async move { count >= wanted }
+    })
+    .await;
+    // Reads after the failover are retried on 503 like the writes.
+    let stock_path = format!(
+        "/api/v1/inventory?storage_location_id={}&item_id={}",
+        done.bank.location_id, done.bank.item_id
+    );
+    let stock = std::cell::Cell::new(None);
+    let stock_read = &stock;
+    wait_until(DEADLINE, "the stock read through the survivors", || {
+        let path = stock_path.clone();
+        let admin = admin.clone();
+        async move {
+            let answer = http.json("GET", &path, Some(&admin), None).await;
+            assert!(matches!(answer.status, 200 | 503), "{:?}", answer.body);
+            if answer.status == 503 {
+                unavailable_count.set(unavailable_count.get() + 1);
+                return false;
+            }
+            stock_read.set(answer.body["items"][0]["quantity"].as_i64());
+            true
+        }
+    })
+    .await;
+    assert_eq!(stock.get(), Some(before - 3), "the stock moved once");
+    wait_until(DEADLINE, "the request's confirmation", || {
+        let count = confirmations();
+        async move { count > confirmed_before }
+    })
+    .await;
+    assert_eq!(distribution_emails(&sink, &done.bank.partner_email), wanted);
+    assert_eq!(confirmations(), confirmed_before + 1, "confirmed once");
+    println!(
+        "replica killed mid-flow: {} calls answered 503 and were retried; 1 fulfilment, \
+         {wanted} distribution e-mails for {wanted} distributions, 0 lost, 0 doubled",
+        unavailable.get()
+    );
     suite.stop().await;
     sink.stop().await;
 }

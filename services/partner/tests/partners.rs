@@ -40,6 +40,8 @@ impl Suite {
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
+        // The part reads its own revocation log through its URL, as every part does.
+        settings.partner.url = format!("http://{address}");
         let shutdown = CancellationToken::new();
         tokio::spawn(essentials_runtime::part::run(
             &essentials_partner::SPEC,
@@ -176,6 +178,16 @@ impl Suite {
 
 fn status_of(partner: &pb::Partner) -> pb::PartnerStatus {
     partner.status()
+}
+
+/// Refused because the partner role was removed: by the grant check, or as a revoked token.
+fn assert_removed(status: &tonic::Status) {
+    let refused = match status.code() {
+        Code::PermissionDenied => reason(status).as_deref() == Some("USER_ROLE_REMOVED"),
+        Code::Unauthenticated => reason(status).as_deref() == Some("TOKEN_REVOKED"),
+        _ => false,
+    };
+    assert!(refused, "{status:?}");
 }
 
 fn reason(status: &tonic::Status) -> Option<String> {
@@ -2881,13 +2893,13 @@ async fn a_removed_partner_user_can_no_longer_act_for_the_partner() {
         .into_inner();
     assert!(listed.users.is_empty());
 
-    // The token signed before the removal no longer reaches the partner.
+    // The token signed before the removal no longer reaches the partner: its grant is gone
+    // (USER_ROLE_REMOVED), or, once this part has read the revocation, the token is refused.
     let gone = suite
         .get_partner(&user_token, &partner.id)
         .await
         .expect_err("access removed");
-    assert_eq!(gone.code(), Code::PermissionDenied);
-    assert_eq!(reason(&gone).as_deref(), Some("USER_ROLE_REMOVED"));
+    assert_removed(&gone);
     let profile = suite
         .partners()
         .update_profile(authorized(
@@ -2906,12 +2918,12 @@ async fn a_removed_partner_user_can_no_longer_act_for_the_partner() {
         ))
         .await
         .expect_err("access removed");
-    assert_eq!(profile.code(), Code::PermissionDenied);
+    assert_removed(&profile);
     let submit = suite
         .verb(&user_token, Verb::SubmitForApproval, &partner.id)
         .await
         .expect_err("access removed");
-    assert_eq!(submit.code(), Code::PermissionDenied);
+    assert_removed(&submit);
     let eligibility = suite
         .partners()
         .get_request_eligibility(authorized(
@@ -2920,12 +2932,27 @@ async fn a_removed_partner_user_can_no_longer_act_for_the_partner() {
         ))
         .await
         .expect_err("no more requests for that partner");
-    assert_eq!(eligibility.code(), Code::PermissionDenied);
+    assert_removed(&eligibility);
     let switch = AuthServiceClient::new(suite.channel.clone())
         .switch_role(authorized(&user_token, pb::SwitchRoleRequest { role_id }))
         .await
         .expect_err("the role is gone");
-    assert_eq!(switch.code(), Code::PermissionDenied);
+    // Renewal checks the database: the revoked grant cannot buy a fresh token.
+    assert_eq!(switch.code(), Code::Unauthenticated);
+    assert_eq!(reason(&switch).as_deref(), Some("TOKEN_REVOKED"));
+    // And once the revocation log is read (every second), the token is refused at the door.
+    wait_until(
+        Duration::from_secs(10),
+        "the removed user's token revoked",
+        || async {
+            suite
+                .get_partner(&user_token, &partner.id)
+                .await
+                .err()
+                .is_some_and(|status| reason(&status).as_deref() == Some("TOKEN_REVOKED"))
+        },
+    )
+    .await;
     let sign_in = suite
         .try_login("former-staff@machine.test", PASSWORD)
         .await
