@@ -5,6 +5,7 @@
 //! stay in `stock`.
 
 use essentials_runtime::ServiceError;
+use essentials_runtime::audit::{self, Audited};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -210,6 +211,11 @@ impl Inventory {
             return Ok(Recorded::Earlier(DocumentId(existing)));
         }
         repo::documents::insert(transaction, org, document).await?;
+        audit::record(
+            transaction,
+            Audited::subject(D::TABLE.name(), document.id().0),
+        )
+        .await?;
         let changes = document.changes(1);
         if changes.is_empty() {
             return Ok(Recorded::New(StockOutcome::default()));
@@ -266,6 +272,11 @@ impl Inventory {
         )
         .await?;
         repo::documents::delete_document(transaction, org, D::TABLE, document.id()).await?;
+        audit::record(
+            transaction,
+            Audited::subject(D::TABLE.name(), document.id().0),
+        )
+        .await?;
         Ok(())
     }
 }

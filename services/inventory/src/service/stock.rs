@@ -2,6 +2,7 @@
 //! and audits.
 
 use essentials_proto::events::v1::{DonationReceived, ItemLine};
+use essentials_runtime::audit::{self, Audited};
 use essentials_runtime::bus::{NewEvent, enqueue};
 use essentials_runtime::{FieldViolation, ServiceError};
 use time::OffsetDateTime;
@@ -566,6 +567,7 @@ impl Inventory {
             repo::documents::set_audit_status(&mut transaction, org, id, audit.status).await?;
         }
         let audit = fetch::<Audit>(&mut transaction, org, id, false).await?;
+        audit::record(&mut transaction, Audited::subject("audit", id.0)).await?;
         transaction.commit().await?;
         Ok(audit)
     }
