@@ -308,6 +308,29 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
     })
     .await;
     assert_eq!(stock.get(), Some(before - 3), "the stock moved once");
+    // Once the callers' probes have seen the dead replicas (every second), they are out of the
+    // balancers: every call reaches a survivor, none fails on a dead one.
+    let read = || {
+        let path = stock_path.clone();
+        let admin = admin.clone();
+        async move { http.json("GET", &path, Some(&admin), None).await.status }
+    };
+    wait_until(
+        DEADLINE,
+        "the dead replicas out of the balancers",
+        || async {
+            for _ in 0..10 {
+                if read().await != 200 {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    for _ in 0..40 {
+        assert_eq!(read().await, 200, "a call reached a dead replica");
+    }
     wait_until(DEADLINE, "the request's confirmation", || {
         let count = confirmations();
         async move { count > confirmed_before }

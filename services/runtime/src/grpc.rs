@@ -265,6 +265,57 @@ fn endpoint(uri: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
         .keep_alive_while_idle(true))
 }
 
+/// How often a fixed list of replicas is probed.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Balances over the replicas of a fixed list that accept connections: each is probed (a TCP
+/// connect) every second, a dead one leaves the balancer and comes back once it answers. Without
+/// this a killed replica stays in the list and about half the calls fail on it ("tcp connect
+/// error") until it returns. The last live one is never removed, so calls fail fast rather than
+/// wait when every replica is down.
+fn balance_over_live(endpoints: Vec<Endpoint>, addresses: Vec<(String, u16)>) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<usize>(endpoints.len().max(1) * 2);
+    tokio::spawn(async move {
+        use tonic::transport::channel::Change;
+        let mut live = vec![true; endpoints.len()];
+        for (index, endpoint) in endpoints.iter().enumerate() {
+            if changes
+                .send(Change::Insert(index, endpoint.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            for (index, (host, port)) in addresses.iter().enumerate() {
+                let answers = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    tokio::net::TcpStream::connect((host.as_str(), *port)),
+                )
+                .await
+                .is_ok_and(|connected| connected.is_ok());
+                let others_live = live
+                    .iter()
+                    .enumerate()
+                    .any(|(other, up)| other != index && *up);
+                let change = match (live[index], answers) {
+                    (true, false) if others_live => Change::Remove(index),
+                    (false, true) => Change::Insert(index, endpoints[index].clone()),
+                    _ => continue,
+                };
+                tracing::info!(%host, port, up = answers, "a replica changed");
+                live[index] = answers;
+                if changes.send(change).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    channel
+}
+
 /// A channel to another part. An IP address or `localhost` gets one lazy connection; a DNS name
 /// (a Kubernetes headless Service) is resolved every 30 s and calls are balanced over every
 /// address it returns, since one HTTP/2 connection would pin all calls to one replica. A
@@ -277,13 +328,28 @@ pub fn channel(url: &str) -> anyhow::Result<Channel> {
 /// `upstream_timeout_ms`).
 pub fn channel_with_timeout(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
     if url.contains(',') {
-        let endpoints = url
+        let urls: Vec<&str> = url
             .split(',')
             .map(str::trim)
             .filter(|one| !one.is_empty())
+            .collect();
+        let endpoints = urls
+            .iter()
             .map(|one| endpoint(one, timeout))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        return Ok(Channel::balance_list(endpoints.into_iter()));
+        let addresses = urls
+            .iter()
+            .map(|one| {
+                let uri: http::Uri = one.parse()?;
+                let host = uri
+                    .host()
+                    .ok_or_else(|| anyhow::anyhow!("{one} has no host"))?
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .to_owned();
+                Ok((host, uri.port_u16().unwrap_or(80)))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Ok(balance_over_live(endpoints, addresses));
     }
     let uri: http::Uri = url.parse()?;
     let host = uri
