@@ -381,3 +381,72 @@ async fn retried_state_changes_return_the_first_answer_and_change_nothing_more()
     );
     stack.stop().await;
 }
+
+/// What a crash (or a client gone) between a change's commit and storing its answer leaves: the
+/// claim without its answer, long enough ago to count as abandoned. `committed` says whether the
+/// change's transaction marked it.
+async fn lose_the_answer(stack: &Stack, key: &str, committed: bool) {
+    let pool = essentials_runtime::db::pool(&stack.settings, "partner").expect("pool");
+    let marked: Option<bool> = sqlx::query_scalar(
+        "SELECT committed_at IS NOT NULL FROM idempotency_record WHERE key = $1",
+    )
+    .bind(key)
+    .fetch_optional(&pool)
+    .await
+    .expect("the claim");
+    assert_eq!(
+        marked,
+        Some(true),
+        "the change's transaction marked its claim"
+    );
+    sqlx::query(
+        "UPDATE idempotency_record SET response = NULL,
+                created_at = now() - interval '10 minutes',
+                committed_at = CASE WHEN $2 THEN committed_at END
+          WHERE key = $1",
+    )
+    .bind(key)
+    .bind(committed)
+    .execute(&pool)
+    .await
+    .expect("lose the answer");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_answer_was_lost_is_never_run_again() {
+    let stack = Stack::start(&[&essentials_partner::SPEC]).await;
+    let http = stack.http();
+    let admin = bank(&stack, "Lost Answer Bank", "admin@lost-answer.test").await;
+    let partner = id(&with_key(
+        &http,
+        "POST",
+        "/api/v1/partners",
+        &admin,
+        "lost-create",
+        Some(json!({"name": "Lost Answer Partner", "email": "partner@lost-answer.test"})),
+    )
+    .await);
+    let invite = format!("/api/v1/partners/{partner}/invite");
+    // Inviting again re-sends the invitation: running a retried invite twice would show.
+    let first = with_key(&http, "POST", &invite, &admin, "invite-1", None).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(partner_events(&stack, "partner.invited").await, 1);
+
+    // The change committed, its answer was lost: the retry is told so, and nothing runs again.
+    lose_the_answer(&stack, "invite-1", true).await;
+    let retried = with_key(&http, "POST", &invite, &admin, "invite-1", None).await;
+    assert_eq!(retried.status, 409, "{:?}", retried.body);
+    assert_eq!(retried.body["error"]["reason"], "IDEMPOTENCY_ANSWER_LOST");
+    assert_eq!(partner_events(&stack, "partner.invited").await, 1);
+
+    // A claim whose change never committed (the process died before) is taken over and run.
+    let second = with_key(&http, "POST", &invite, &admin, "invite-2", None).await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert_eq!(partner_events(&stack, "partner.invited").await, 2);
+    lose_the_answer(&stack, "invite-2", false).await;
+    let taken_over = with_key(&http, "POST", &invite, &admin, "invite-2", None).await;
+    assert_eq!(taken_over.status, 200, "{:?}", taken_over.body);
+    assert_eq!(partner_events(&stack, "partner.invited").await, 3);
+    stack.stop().await;
+}

@@ -26,6 +26,8 @@ pub struct Call {
     method: String,
     request_id: String,
     caller: OnceLock<Principal>,
+    /// The idempotency claim the call runs under: (scope, method, key).
+    claim: OnceLock<(String, String, String)>,
 }
 
 impl Call {
@@ -35,6 +37,7 @@ impl Call {
             method: method.trim_start_matches('/').to_owned(),
             request_id: request_id.to_owned(),
             caller: OnceLock::new(),
+            claim: OnceLock::new(),
         })
     }
 
@@ -63,6 +66,16 @@ pub fn note_caller(principal: &Principal) {
     });
 }
 
+/// Notes the idempotency claim the current call runs under (the idempotency layer does), so
+/// that [`record`] marks it committed in the call's transaction.
+pub(crate) fn note_claim(scope: &str, method: &str, key: &str) {
+    let _outside_a_call = CALL.try_with(|call| {
+        let _already_noted = call
+            .claim
+            .set((scope.to_owned(), method.to_owned(), key.to_owned()));
+    });
+}
+
 /// What a use case changed: the bank (when the caller's token names none, e.g. a super admin
 /// creating a bank), an event it published, or the thing it changed as `kind:id`.
 #[derive(Debug, Default, Clone)]
@@ -82,8 +95,24 @@ impl Audited<'_> {
     }
 }
 
-/// Writes (or extends) the current call's row, in `connection`'s transaction.
+/// Writes (or extends) the current call's row, in `connection`'s transaction, and marks the
+/// call's idempotency claim committed there too.
 pub async fn record(connection: &mut PgConnection, what: Audited<'_>) -> Result<(), sqlx::Error> {
+    if let Some((scope, method, key)) = CALL
+        .try_with(|call| call.claim.get().cloned())
+        .ok()
+        .flatten()
+    {
+        sqlx::query(
+            "UPDATE idempotency_record SET committed_at = coalesce(committed_at, now())
+             WHERE scope = $1 AND method = $2 AND key = $3",
+        )
+        .bind(scope)
+        .bind(method)
+        .bind(key)
+        .execute(&mut *connection)
+        .await?;
+    }
     let Some((call_id, method, request_id, caller)) = CALL
         .try_with(|call| {
             call.caller.get().map(|caller| {

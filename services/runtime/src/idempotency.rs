@@ -14,6 +14,8 @@ use crate::error::{Code, ServiceError};
 
 /// The reason of a key reused with another request (the gateway answers 422).
 pub const KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+/// The reason of a retry whose first call's change committed but whose answer was lost.
+pub const ANSWER_LOST: &str = "IDEMPOTENCY_ANSWER_LOST";
 
 /// A claimed key, or the answer its first use stored.
 pub enum Claim {
@@ -182,9 +184,12 @@ const ABANDONED_AFTER_SECONDS: i64 = 120;
 /// calls whose answers carry secrets, creating calls that claim their own `request_id`).
 ///
 /// Creating calls also claim their `request_id` inside their own transaction (see [`claim`]),
-/// which stays exact even if the process dies between commit and storing the answer; this layer
-/// gives every other mutating call the same contract without a transaction of its own, at the
-/// price of that narrow window (a claim abandoned there is taken over after two minutes).
+/// which stays exact even if the process dies between commit and storing the answer. For every
+/// other mutating call the business transaction marks this layer's claim committed (with its
+/// audit row, `audit::record`): a claim whose change committed is never released nor run again;
+/// if its answer was lost (the process died, or the client left, between commit and storing it),
+/// a retry after two minutes gets FAILED_PRECONDITION [`ANSWER_LOST`] instead of a second run. A
+/// claim abandoned before any commit is taken over after two minutes and runs.
 #[derive(Clone)]
 pub struct IdempotencyLayer {
     pool: sqlx::PgPool,
@@ -228,11 +233,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 /// What the claim found.
+/// A stored claim: request hash, answer, abandoned, committed.
+type StoredClaim = (Vec<u8>, Option<Vec<u8>>, bool, bool);
+
 enum Found {
     Claimed,
     Replay(Vec<u8>),
     Reused,
     Running,
+    /// The first call's change committed; its answer never got stored.
+    Applied,
 }
 
 impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for Idempotent<S>
@@ -346,8 +356,20 @@ impl IdempotencyLayer {
                     "the first request with this idempotency key is still running; retry",
                 ))));
             }
+            Found::Applied => {
+                return Ok(status_response(tonic::Status::from(
+                    ServiceError::failed_precondition(
+                        ANSWER_LOST,
+                        "the change under this idempotency key was made, but its answer was lost; \
+                         read the resource instead of retrying",
+                    ),
+                )));
+            }
             Found::Claimed => {}
         }
+        // The business transaction marks the claim committed (`audit::record`), so a claim whose
+        // change is in is never released nor run again.
+        crate::audit::note_claim(&scope, &method, &key);
         // From here the claim is ours: settled by storing the answer or releasing the key, and
         // released by the guard if the call is dropped first (a timeout, a client gone).
         let mut claim = OpenClaim {
@@ -414,9 +436,9 @@ impl IdempotencyLayer {
         if inserted == 1 {
             return Ok(Found::Claimed);
         }
-        let row: Option<(Vec<u8>, Option<Vec<u8>>, bool)> = sqlx::query_as(
+        let row: Option<StoredClaim> = sqlx::query_as(
             "SELECT request_hash, response,
-                    created_at < now() - make_interval(secs => $4)
+                    created_at < now() - make_interval(secs => $4), committed_at IS NOT NULL
              FROM idempotency_record WHERE scope = $1 AND method = $2 AND key = $3",
         )
         .bind(scope)
@@ -425,7 +447,7 @@ impl IdempotencyLayer {
         .bind(ABANDONED_AFTER_SECONDS as f64)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((stored_hash, response, abandoned)) = row else {
+        let Some((stored_hash, response, abandoned, committed)) = row else {
             // Released between the two statements: claim it again.
             return Box::pin(self.claim_call(scope, method, key, hash)).await;
         };
@@ -438,10 +460,13 @@ impl IdempotencyLayer {
         if !abandoned {
             return Ok(Found::Running);
         }
+        if committed {
+            return Ok(Found::Applied);
+        }
         let taken = sqlx::query(
             "UPDATE idempotency_record SET created_at = now()
              WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL
-               AND created_at < now() - make_interval(secs => $4)",
+               AND committed_at IS NULL AND created_at < now() - make_interval(secs => $4)",
         )
         .bind(scope)
         .bind(method)
@@ -517,7 +542,7 @@ impl Drop for OpenClaim {
 async fn release_key(pool: &sqlx::PgPool, scope: &str, method: &str, key: &str) {
     let released = sqlx::query(
         "DELETE FROM idempotency_record
-         WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL",
+         WHERE scope = $1 AND method = $2 AND key = $3 AND response IS NULL AND committed_at IS NULL",
     )
     .bind(scope)
     .bind(method)
