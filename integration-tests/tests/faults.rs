@@ -502,6 +502,35 @@ async fn latency_on_the_partner_part_keeps_the_gateways_deadline() {
     stack.stop().await;
 }
 
+/// Every part and the gateway, e-mailing to a new SMTP listener, reaching the shared server at
+/// `target` through a [`TcpProxy`] (up) that `point` names in the settings.
+async fn whole_suite_behind_a_proxy(
+    target: &str,
+    point: impl FnOnce(&mut essentials_runtime::Settings, std::net::SocketAddr),
+) -> (Stack, TcpProxy, SmtpSink) {
+    let sink = SmtpSink::start().await.expect("smtp listener");
+    let proxy = TcpProxy::start(target.parse().expect("address"))
+        .await
+        .expect("proxy");
+    proxy.up();
+    let proxied = proxy.address();
+    let smtp = sink.url();
+    let stack = Stack::start_with(
+        &[
+            &essentials_partner::SPEC,
+            &essentials_inventory::SPEC,
+            &essentials_request::SPEC,
+            &essentials_notification::SPEC,
+        ],
+        |settings| {
+            settings.smtp.url = Some(smtp);
+            point(settings, proxied);
+        },
+    )
+    .await;
+    (stack, proxy, sink)
+}
+
 /// The Postgres link cut for 10 s under the whole suite (a proxy in front of the shared server):
 /// every answer meanwhile is a success or a clean 503 with Retry-After, the suite recovers
 /// without a restart, and each donation tried during the cut, retried afterwards with its
@@ -511,25 +540,10 @@ async fn latency_on_the_partner_part_keeps_the_gateways_deadline() {
 async fn a_cut_database_link_answers_503_with_retry_after_and_loses_nothing() {
     use essentials_integration_tests::cycle::{on_hand, stocked_bank};
     use std::time::{Duration, Instant};
-    let sink = SmtpSink::start().await.expect("smtp listener");
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("address"))
-        .await
-        .expect("proxy");
-    proxy.up();
-    let database_url = format!("postgres://postgres@{}", proxy.address());
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| {
-            settings.smtp.url = Some(sink.url());
-            settings.database.url = database_url;
-            settings.database.acquire_timeout_ms = 1000;
-        },
-    )
+    let (stack, proxy, sink) = whole_suite_behind_a_proxy("127.0.0.1:5432", |settings, proxied| {
+        settings.database.url = format!("postgres://postgres@{proxied}");
+        settings.database.acquire_timeout_ms = 1000;
+    })
     .await;
     let http = stack.http();
     let bank = stocked_bank(&http, &sink, "Cut", 10).await;
@@ -669,24 +683,9 @@ async fn a_broker_cut_for_20_s_under_50_distributions_answers_no_5xx_and_mails_e
     use essentials_integration_tests::cycle::{stocked_bank, tomorrow};
     use std::collections::{BTreeSet, HashSet};
     use std::time::{Duration, Instant};
-    let sink = SmtpSink::start().await.expect("smtp listener");
-    let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address"))
-        .await
-        .expect("proxy");
-    proxy.up();
-    let bus_url = format!("amqp://guest:guest@{}/%2f", proxy.address());
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| {
-            settings.smtp.url = Some(sink.url());
-            settings.bus.url = bus_url;
-        },
-    )
+    let (stack, proxy, sink) = whole_suite_behind_a_proxy("127.0.0.1:5672", |settings, proxied| {
+        settings.bus.url = format!("amqp://guest:guest@{proxied}/%2f");
+    })
     .await;
     let http = stack.http();
     let bank = stocked_bank(&http, &sink, "Broker Cut", 5000).await;

@@ -89,6 +89,18 @@ async fn rebuild_after_a_lost_projection(stack: &Stack, http: &Http, admin: &str
     ] {
         assert_eq!(rebuilt.body[section], before.body[section], "{section}");
     }
+    // The rebuild is an admin's action on the notification part's data: it is in the trail.
+    let trail = audit_trail(http, admin, 500, "").await;
+    let rebuilds: Vec<&Value> = trail
+        .iter()
+        .filter(|entry| {
+            entry["part"] == "notification"
+                && entry["method"]
+                    .as_str()
+                    .is_some_and(|method| method.ends_with("/RebuildDashboard"))
+        })
+        .collect();
+    assert_eq!(rebuilds.len(), 1, "{trail:?}");
 }
 
 /// Every entry of the bank's audit trail, newest first, read `page_size` at a time.

@@ -196,6 +196,11 @@ impl Notifications {
             )
             .await?;
             repo::bump_dashboard_version(&mut transaction, organization_id).await?;
+            essentials_runtime::audit::record(
+                &mut transaction,
+                essentials_runtime::audit::Audited::subject("dashboard", organization_id),
+            )
+            .await?;
             transaction.commit().await
         };
         write.await.map_err(rebuild_write_error)?;

@@ -83,6 +83,16 @@ pub async fn revocations_since(
     .await
 }
 
+/// Forgets revocations a day old: every token they refused expired long since.
+pub async fn forget_old_revocations(connection: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM token_revocation WHERE revoked_at < now() - interval '1 day'")
+            .execute(connection)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// The log's clock, so that pollers never compare their own clocks with it.
 pub async fn now(connection: &mut PgConnection) -> Result<OffsetDateTime, sqlx::Error> {
     sqlx::query_scalar("SELECT clock_timestamp()")

@@ -532,6 +532,10 @@ impl App {
     ) -> Result<(Vec<repo::RevocationRow>, OffsetDateTime), ServiceError> {
         const PAGE: i64 = 10_000;
         let mut connection = self.pool.acquire().await?;
+        if since.is_none() {
+            // A process's first poll (at its start) also keeps the log short.
+            repo::forget_old_revocations(&mut connection).await?;
+        }
         let now = repo::now(&mut connection).await?;
         let oldest = now - (self.signer.ttl() + std::time::Duration::from_secs(120));
         let since = since.map_or(oldest, |since| since.max(oldest));
