@@ -195,6 +195,58 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
     // fulfilment: the survivors finish the flow. A call that reached a dying replica answers a
     // clean 503 and is retried with its key, as a client does; the request is fulfilled once
     // and every e-mail goes out once.
+    // Five distributions tomorrow that remind their partner, known to the notification part.
+    let mut reminded = Vec::new();
+    for _ in 0..5 {
+        reminded.push(cycle::id(&post(
+            &http,
+            "/api/v1/distributions",
+            admin,
+            json!({"partner_id": done.bank.partner_id, "storage_location_id": done.bank.location_id,
+                   "issued_at": tomorrow(), "delivery_method": "pick_up",
+                   "reminder_email_enabled": true,
+                   "line_items": [{"item_id": done.bank.item_id, "quantity": 1}]}),
+        )
+        .await));
+    }
+    let notification_db =
+        essentials_runtime::db::pool(&suite.settings, "notification").expect("pool");
+    wait_until(DEADLINE, "the notification part to know them", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM distribution WHERE distribution_id = ANY($1::text[]::uuid[])",
+        )
+        .bind(&reminded)
+        .fetch_one(&notification_db)
+        .await
+        .is_ok_and(|known| known == 5)
+    })
+    .await;
+    notification_db.close().await;
+    let run_reminders = |url: String| {
+        let admin = admin.clone();
+        async move {
+            use essentials_proto::notification::v1 as pb;
+            let channel = essentials_runtime::grpc::channel(&url).expect("channel");
+            pb::notification_service_client::NotificationServiceClient::new(channel)
+                .run_due_reminders(essentials_runtime::testing::authorized(
+                    &admin,
+                    pb::RunDueRemindersRequest {
+                        kinds: vec![pb::ReminderKind::Distribution as i32],
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .map(|answer| answer.into_inner().distribution_reminders_sent)
+        }
+    };
+    let notification_urls: Vec<String> = suite
+        .settings
+        .notification
+        .url
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(notification_urls.len(), 2);
     let confirmation = format!("{} - Requests Confirmation", done.bank.name);
     let confirmations = || {
         sink.messages_to(&done.bank.partner_email)
@@ -205,6 +257,35 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
     let confirmed_before = confirmations();
     let request_id = done.bank.request(&http, 3).await;
     let before = on_hand(&http, admin, &done.bank.item_id, &done.bank.location_id).await;
+    // The day's reminders run on both notification replicas at once: the five go out once.
+    let racing: Vec<_> = notification_urls
+        .iter()
+        .map(|url| tokio::spawn(run_reminders(url.clone())))
+        .collect();
+    let mut raced = Vec::new();
+    for run in racing {
+        raced.push(run.await.expect("a run").expect("a reminder run"));
+    }
+    // (The daily job, after 12:00 UTC, may have logged some of them itself.)
+    assert!(
+        raced.iter().sum::<i32>() <= 5,
+        "the five logged at most once between the two: {raced:?}"
+    );
+    let reminders = || {
+        sink.messages_to(&done.bank.partner_email)
+            .iter()
+            .filter(|mail| {
+                mail.subject()
+                    .unwrap_or_default()
+                    .ends_with("Distribution Reminder")
+            })
+            .count()
+    };
+    wait_until(DEADLINE, "the five reminders", || {
+        let count = reminders();
+        async move { count >= 5 }
+    })
+    .await;
     for replica in ["partner-2", "request-2", "inventory-2", "notification-2"] {
         suite.kill(replica).await;
     }
@@ -282,7 +363,7 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
     let wanted = wanted + 1;
     wait_until(DEADLINE, "the failover distribution's e-mail", || {
         let count = distribution_emails(&sink, &done.bank.partner_email);
-        async move { count >= wanted }
+        async move { count >= wanted + 5 }
     })
     .await;
     // Reads after the failover are retried on 503 like the writes.
@@ -336,11 +417,27 @@ async fn two_replicas_of_every_part_behind_the_gateway() {
         async move { count > confirmed_before }
     })
     .await;
-    assert_eq!(distribution_emails(&sink, &done.bank.partner_email), wanted);
+    assert_eq!(
+        distribution_emails(&sink, &done.bank.partner_email),
+        wanted + 5
+    );
     assert_eq!(confirmations(), confirmed_before + 1, "confirmed once");
+
+    // After the kill the survivor runs the day's reminders again: none is logged twice, so none
+    // is sent twice.
+    let again = run_reminders(notification_urls[0].clone())
+        .await
+        .expect("the survivor runs the reminders");
+    assert_eq!(again, 0, "the day's reminders are sent");
+    assert_eq!(
+        reminders(),
+        5,
+        "each reminder once: runs {raced:?}, then {again}"
+    );
     println!(
         "replica killed mid-flow: {} calls answered 503 and were retried; 1 fulfilment, \
-         {wanted} distribution e-mails for {wanted} distributions, 0 lost, 0 doubled",
+         {wanted} distribution e-mails for {wanted} distributions (and 5 with reminders), 0 lost, \
+         0 doubled; 5 reminders for 5 distributions",
         unavailable.get()
     );
     suite.stop().await;
