@@ -246,6 +246,12 @@ async fn the_audit_trail_names_who_changed_what_through_which_request_once_per_c
         "{:?}",
         distributed[0]
     );
+    // An action without a token is in the trail too: the partner user set its password with the
+    // e-mailed link.
+    let accepted = with_subject(&entries, &format!("invitation_accepted:{partner_user_id}"));
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0]["actor_id"], partner_user_id.as_str());
+    assert_eq!(accepted[0]["actor_role"], "user");
     for part in ["partner", "inventory", "request"] {
         assert!(
             entries.iter().any(|entry| entry["part"] == part),

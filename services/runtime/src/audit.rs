@@ -83,6 +83,9 @@ pub struct Audited<'a> {
     pub organization_id: Option<Uuid>,
     pub event_type: Option<&'a str>,
     pub subject: Option<String>,
+    /// Who acted when the call carries no token (an invitee setting a password, a user
+    /// completing a reset: the single-use link was the check); recorded with the role `user`.
+    pub tokenless_actor: Option<Uuid>,
 }
 
 impl Audited<'_> {
@@ -115,12 +118,22 @@ pub async fn record(connection: &mut PgConnection, what: Audited<'_>) -> Result<
     }
     let Some((call_id, method, request_id, caller)) = CALL
         .try_with(|call| {
-            call.caller.get().map(|caller| {
+            let caller = match (call.caller.get(), what.tokenless_actor) {
+                (Some(caller), _) => Some((
+                    caller.user_id,
+                    caller.role.as_str(),
+                    caller.organization_id,
+                    caller.service_account,
+                )),
+                (None, Some(actor)) => Some((actor, "user", None, false)),
+                (None, None) => None,
+            };
+            caller.map(|caller| {
                 (
                     call.id,
                     call.method.clone(),
                     call.request_id.clone(),
-                    caller.clone(),
+                    caller,
                 )
             })
         })
@@ -129,6 +142,7 @@ pub async fn record(connection: &mut PgConnection, what: Audited<'_>) -> Result<
     else {
         return Ok(());
     };
+    let (actor_id, actor_role, caller_organization, service_account) = caller;
     sqlx::query(
         "INSERT INTO audit_event (id, organization_id, actor_id, actor_role, service_account,
                                   method, request_id, events, subjects)
@@ -139,10 +153,10 @@ pub async fn record(connection: &mut PgConnection, what: Audited<'_>) -> Result<
              subjects = audit_event.subjects || EXCLUDED.subjects",
     )
     .bind(call_id)
-    .bind(caller.organization_id.or(what.organization_id))
-    .bind(caller.user_id)
-    .bind(caller.role.as_str())
-    .bind(caller.service_account)
+    .bind(caller_organization.or(what.organization_id))
+    .bind(actor_id)
+    .bind(actor_role)
+    .bind(service_account)
     .bind(method)
     .bind(request_id)
     .bind(what.event_type.map(|event| vec![event]).unwrap_or_default())

@@ -115,6 +115,33 @@ impl App {
         })
     }
 
+    /// An action without a token (the single-use link was the check) in the audit trail of the
+    /// bank the user last acted for, or of its first.
+    async fn audit_tokenless(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        user: &UserRow,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        let roles = repo::roles(&mut *connection, user.id).await?;
+        let bank = user
+            .last_role_id
+            .and_then(|id| roles.iter().find(|role| role.id == id))
+            .or_else(|| roles.first())
+            .and_then(|role| role.organization_id);
+        audit::record(
+            connection,
+            Audited {
+                organization_id: bank,
+                subject: Some(format!("{what}:{}", user.id)),
+                tokenless_actor: Some(user.id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Signs in. A wrong password and an unknown e-mail give the same answer in the same time.
     pub async fn login(
         &self,
@@ -252,6 +279,8 @@ impl App {
         let user = repo::user(&mut transaction, invitation.user_id)
             .await?
             .ok_or_else(|| ServiceError::not_found("user"))?;
+        self.audit_tokenless(&mut transaction, &user, "invitation_accepted")
+            .await?;
         transaction.commit().await?;
         Ok(user)
     }
@@ -359,6 +388,10 @@ impl App {
         repo::set_password(&mut transaction, reset.user_id, &password_hash, None).await?;
         // Whoever held the old password may hold a token too.
         repo::revoke_user_tokens(&mut transaction, &[reset.user_id], "password_reset").await?;
+        if let Some(user) = repo::user(&mut transaction, reset.user_id).await? {
+            self.audit_tokenless(&mut transaction, &user, "password_reset")
+                .await?;
+        }
         transaction.commit().await?;
         Ok(())
     }

@@ -32,7 +32,7 @@ pub async fn enqueue(connection: &mut PgConnection, event: &NewEvent) -> Result<
         crate::audit::Audited {
             organization_id: event.organization_id,
             event_type: Some(&event.event_type),
-            subject: None,
+            ..Default::default()
         },
     )
     .await?;
