@@ -162,6 +162,65 @@ fn grpc_time() -> std::collections::BTreeMap<String, (f64, f64)> {
     spent
 }
 
+/// W4: for `count` distributions made one at a time, the time from the API's 201 until the
+/// notification part has its e-mail sent (written) and its distribution in the dashboard's
+/// store, read from the notification part's database every millisecond.
+async fn event_lag(
+    http: &essentials_integration_tests::Http,
+    token: &str,
+    bodies: &[Bytes],
+    notification: &sqlx::PgPool,
+    count: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let counts = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT count(*) FROM email
+                      WHERE event_type = 'distribution.created' AND status = 'sent'),
+                    (SELECT count(*) FROM distribution)",
+        )
+        .fetch_one(notification)
+        .await
+        .expect("the notification part's counts")
+    };
+    let (mut to_email, mut to_dashboard) = (Vec::new(), Vec::new());
+    for index in 0..count {
+        let (emails, stored) = counts().await;
+        let body = &bodies[index % bodies.len()];
+        let made = http
+            .send(
+                "POST",
+                "/api/v1/distributions",
+                Some(token),
+                "application/json",
+                body,
+                &[],
+            )
+            .await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        let answered = Instant::now();
+        let (mut mailed, mut known) = (None, None);
+        while mailed.is_none() || known.is_none() {
+            let (emails_now, stored_now) = counts().await;
+            if mailed.is_none() && emails_now > emails {
+                mailed = Some(answered.elapsed());
+            }
+            if known.is_none() && stored_now > stored {
+                known = Some(answered.elapsed());
+            }
+            assert!(
+                answered.elapsed() < Duration::from_secs(30),
+                "no e-mail after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        to_email.extend(mailed);
+        to_dashboard.extend(known);
+    }
+    to_email.sort_unstable();
+    to_dashboard.sort_unstable();
+    (to_email, to_dashboard)
+}
+
 /// The same SQL a distribution needs, in a database of its own: pgbench's tps at `clients`.
 fn pgbench(url: &str, script: &std::path::Path, clients: usize, seconds: u64) -> f64 {
     let output = std::process::Command::new("pgbench")
@@ -289,7 +348,7 @@ async fn main() {
         &http,
         "/api/v1/partners",
         &admin,
-        json!({"name": "Load Partner", "email": "partner@load.test"}),
+        json!({"name": "Load Partner", "email": "partner@load.test", "send_reminders": true}),
     )
     .await);
     post(
@@ -392,6 +451,44 @@ async fn main() {
             level.rss,
             baseline,
             level.per_second / baseline.max(1.0)
+        );
+    }
+    let notification = essentials_runtime::db::pool(&stack.settings, "notification").expect("pool");
+    let inventory = essentials_runtime::db::pool(&stack.settings, "inventory").expect("pool");
+    // Let the load's backlog drain first (events published, every e-mail sent), so that only
+    // this distribution's e-mail can move the counts: the lag of an idle suite.
+    let drained = Instant::now();
+    loop {
+        let events = essentials_runtime::bus::pending_count(&inventory)
+            .await
+            .unwrap_or(1);
+        let mails: i64 = sqlx::query_scalar("SELECT count(*) FROM email WHERE status = 'pending'")
+            .fetch_one(&notification)
+            .await
+            .unwrap_or(1);
+        if events == 0 && mails == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "\nthe load's backlog (events and e-mails) drained {:.1} s after it",
+        drained.elapsed().as_secs_f64()
+    );
+    inventory.close().await;
+    let (to_email, to_dashboard) = event_lag(&http, &admin, &bodies, &notification, 100).await;
+    notification.close().await;
+    println!("\nW4: event lag from the 201 of a distribution, 100 made one at a time\n");
+    println!("| to | p50 | p99 |");
+    println!("|---|---|---|");
+    for (to, lags) in [
+        ("e-mail sent", &to_email),
+        ("dashboard store", &to_dashboard),
+    ] {
+        println!(
+            "| {to} | {:.1} ms | {:.1} ms |",
+            percentile(lags, 0.5).as_secs_f64() * 1000.0,
+            percentile(lags, 0.99).as_secs_f64() * 1000.0
         );
     }
     println!("\nWhere a distribution's time goes at 8 clients (gRPC calls the parts served):\n");
