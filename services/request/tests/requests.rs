@@ -634,13 +634,15 @@ async fn only_approved_partners_request_requestable_items_and_rows_are_merged() 
         .collect();
     assert_eq!(names, ["Diapers Size 4", "Baby Wipes"]);
 
-    // Deactivated: its own reason.
+    // Deactivated: its own reason (deactivation revokes the partner's tokens, so it signs in
+    // again to be told).
     suite
         .partner_verb(&admin, &agency.partner.id, "deactivate")
         .await;
+    let fresh = suite.login(&agency.partner.email).await;
     let deactivated = suite
         .create(
-            &agency.token,
+            &fresh,
             rq::CreateRequestRequest {
                 items: vec![line(&diapers.id, 1)],
                 ..Default::default()
@@ -1342,8 +1344,10 @@ async fn individual_requests_need_the_banks_flag_and_an_approved_active_partner(
     suite
         .partner_verb(&admin, &agency.partner.id, "deactivate")
         .await;
+    // Deactivation revoked the partner's tokens: signed in again, it is told why.
+    let fresh = suite.login(&agency.partner.email).await;
     let deactivated = suite
-        .create(&agency.token, individual(&diapers.id, 1))
+        .create(&fresh, individual(&diapers.id, 1))
         .await
         .expect_err("deactivated");
     assert_eq!(reason(&deactivated).as_deref(), Some("PARTNER_DEACTIVATED"));
