@@ -173,8 +173,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let verifier = TokenVerifier::from_settings(&settings.auth)?;
-    let revocations =
-        essentials_runtime::revocation::spawn(&verifier, &settings, shutdown.clone())?;
+    // Over the gateway's own channel to the partner part: no second connection for the poll.
+    let revocations = essentials_runtime::revocation::spawn(
+        &verifier,
+        upstreams.partner.clone(),
+        &settings,
+        shutdown.clone(),
+    );
     let app = router(AppState::new(settings, upstreams, verifier));
     tracing::info!(part = "gateway", addr = %address, "listening");
     use axum::serve::ListenerExt;

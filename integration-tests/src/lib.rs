@@ -23,6 +23,14 @@ use tonic_health::pb::health_client::HealthClient;
 pub const ADMIN_EMAIL: &str = "root@essentials.test";
 pub const ADMIN_PASSWORD: &str = "root password!";
 
+/// The four parts: a whole suite in this process.
+pub static ALL_PARTS: [&PartSpec; 4] = [
+    &essentials_partner::SPEC,
+    &essentials_inventory::SPEC,
+    &essentials_request::SPEC,
+    &essentials_notification::SPEC,
+];
+
 /// Some parts and the gateway, running in this process.
 pub struct Stack {
     pub settings: Settings,
@@ -40,16 +48,7 @@ impl Stack {
 
     /// Every part and the gateway, e-mailing through the SMTP listener at `smtp_url`.
     pub async fn everything(smtp_url: String) -> Self {
-        Self::start_with(
-            &[
-                &essentials_partner::SPEC,
-                &essentials_inventory::SPEC,
-                &essentials_request::SPEC,
-                &essentials_notification::SPEC,
-            ],
-            |settings| settings.smtp.url = Some(smtp_url),
-        )
-        .await
+        Self::start_with(&ALL_PARTS, |settings| settings.smtp.url = Some(smtp_url)).await
     }
 
     /// Like `start`, with settings adjusted first.

@@ -377,18 +377,10 @@ async fn a_suite_restored_from_pg_dump_serves_the_same_answers() {
     }
     stack.stop().await;
 
-    let again = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| {
-            settings.smtp.url = Some(sink.url());
-            settings.database.prefix = restored.clone();
-        },
-    )
+    let again = Stack::start_with(&essentials_integration_tests::ALL_PARTS, |settings| {
+        settings.smtp.url = Some(sink.url());
+        settings.database.prefix = restored.clone();
+    })
     .await;
     let http = again.http();
     let admin = login(&http, "admin@cycle-restore.test").await;
@@ -515,18 +507,10 @@ async fn whole_suite_behind_a_proxy(
     proxy.up();
     let proxied = proxy.address();
     let smtp = sink.url();
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| {
-            settings.smtp.url = Some(smtp);
-            point(settings, proxied);
-        },
-    )
+    let stack = Stack::start_with(&essentials_integration_tests::ALL_PARTS, |settings| {
+        settings.smtp.url = Some(smtp);
+        point(settings, proxied);
+    })
     .await;
     (stack, proxy, sink)
 }

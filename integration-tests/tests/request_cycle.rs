@@ -125,26 +125,24 @@ async fn audit_trail(http: &Http, token: &str, page_size: u32, filter: &str) -> 
     }
 }
 
-fn with_subject<'a>(entries: &'a [Value], subject: &str) -> Vec<&'a Value> {
+/// The entries whose list `field` (`subjects`, `events`) holds `value`.
+fn listing<'a>(entries: &'a [Value], field: &str, value: &str) -> Vec<&'a Value> {
     entries
         .iter()
         .filter(|entry| {
-            entry["subjects"]
+            entry[field]
                 .as_array()
-                .is_some_and(|subjects| subjects.iter().any(|s| s == subject))
+                .is_some_and(|values| values.iter().any(|one| one == value))
         })
         .collect()
 }
 
+fn with_subject<'a>(entries: &'a [Value], subject: &str) -> Vec<&'a Value> {
+    listing(entries, "subjects", subject)
+}
+
 fn with_event<'a>(entries: &'a [Value], event: &str) -> Vec<&'a Value> {
-    entries
-        .iter()
-        .filter(|entry| {
-            entry["events"]
-                .as_array()
-                .is_some_and(|events| events.iter().any(|e| e == event))
-        })
-        .collect()
+    listing(entries, "events", event)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,18 +81,10 @@ async fn main() {
     let rounds = arg(3, 200);
     let mail = tempfile::tempdir().expect("a mail directory");
     let mail_dir = mail.path().display().to_string();
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| {
-            settings.smtp.mail_dir = mail_dir;
-            settings.database.max_connections = 10;
-        },
-    )
+    let stack = Stack::start_with(&essentials_integration_tests::ALL_PARTS, |settings| {
+        settings.smtp.mail_dir = mail_dir;
+        settings.database.max_connections = 10;
+    })
     .await;
     let http = stack.http().unchecked();
 

@@ -294,17 +294,9 @@ async fn main() {
         .unwrap_or(10);
     let mail = tempfile::tempdir().expect("a mail directory");
     let mail_dir = mail.path().display().to_string();
-    let stack = Stack::start_with(
-        &[
-            &essentials_partner::SPEC,
-            &essentials_inventory::SPEC,
-            &essentials_request::SPEC,
-            &essentials_notification::SPEC,
-        ],
-        |settings| {
-            settings.smtp.mail_dir = mail_dir;
-        },
-    )
+    let stack = Stack::start_with(&essentials_integration_tests::ALL_PARTS, |settings| {
+        settings.smtp.mail_dir = mail_dir;
+    })
     .await;
     let http = stack.http().unchecked();
     let root = http.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;

@@ -265,6 +265,22 @@ fn endpoint(uri: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
         .keep_alive_while_idle(true))
 }
 
+/// A URL's host (an IPv6 address without its brackets) and port (the scheme's when none).
+fn host_and_port(url: &str) -> anyhow::Result<(String, u16)> {
+    let uri: http::Uri = url.parse()?;
+    let host = uri
+        .host()
+        .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_owned();
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    Ok((host, uri.port_u16().unwrap_or(default_port)))
+}
+
 /// How often a fixed list of replicas is probed.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
@@ -273,12 +289,12 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// this a killed replica stays in the list and about half the calls fail on it ("tcp connect
 /// error") until it returns. The last live one is never removed, so calls fail fast rather than
 /// wait when every replica is down.
-fn balance_over_live(endpoints: Vec<Endpoint>, addresses: Vec<(String, u16)>) -> Channel {
-    let (channel, changes) = Channel::balance_channel::<usize>(endpoints.len().max(1) * 2);
+fn balance_over_live(replicas: Vec<(Endpoint, (String, u16))>) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<usize>(replicas.len().max(1) * 2);
     tokio::spawn(async move {
         use tonic::transport::channel::Change;
-        let mut live = vec![true; endpoints.len()];
-        for (index, endpoint) in endpoints.iter().enumerate() {
+        let mut live = vec![true; replicas.len()];
+        for (index, (endpoint, _)) in replicas.iter().enumerate() {
             if changes
                 .send(Change::Insert(index, endpoint.clone()))
                 .await
@@ -289,7 +305,7 @@ fn balance_over_live(endpoints: Vec<Endpoint>, addresses: Vec<(String, u16)>) ->
         }
         loop {
             tokio::time::sleep(PROBE_EVERY).await;
-            for (index, (host, port)) in addresses.iter().enumerate() {
+            for (index, (endpoint, (host, port))) in replicas.iter().enumerate() {
                 let answers = tokio::time::timeout(
                     Duration::from_millis(500),
                     tokio::net::TcpStream::connect((host.as_str(), *port)),
@@ -302,7 +318,7 @@ fn balance_over_live(endpoints: Vec<Endpoint>, addresses: Vec<(String, u16)>) ->
                     .any(|(other, up)| other != index && *up);
                 let change = match (live[index], answers) {
                     (true, false) if others_live => Change::Remove(index),
-                    (false, true) => Change::Insert(index, endpoints[index].clone()),
+                    (false, true) => Change::Insert(index, endpoint.clone()),
                     _ => continue,
                 };
                 tracing::info!(%host, port, up = answers, "a replica changed");
@@ -328,47 +344,21 @@ pub fn channel(url: &str) -> anyhow::Result<Channel> {
 /// `upstream_timeout_ms`).
 pub fn channel_with_timeout(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
     if url.contains(',') {
-        let urls: Vec<&str> = url
+        let replicas = url
             .split(',')
             .map(str::trim)
             .filter(|one| !one.is_empty())
-            .collect();
-        let endpoints = urls
-            .iter()
-            .map(|one| endpoint(one, timeout))
+            .map(|one| Ok((endpoint(one, timeout)?, host_and_port(one)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let addresses = urls
-            .iter()
-            .map(|one| {
-                let uri: http::Uri = one.parse()?;
-                let host = uri
-                    .host()
-                    .ok_or_else(|| anyhow::anyhow!("{one} has no host"))?
-                    .trim_matches(|c| c == '[' || c == ']')
-                    .to_owned();
-                Ok((host, uri.port_u16().unwrap_or(80)))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        return Ok(balance_over_live(endpoints, addresses));
+        return Ok(balance_over_live(replicas));
     }
-    let uri: http::Uri = url.parse()?;
-    let host = uri
-        .host()
-        .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?
-        .to_owned();
-    let is_literal = host.parse::<std::net::IpAddr>().is_ok()
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok()
-        || host == "localhost";
+    let (host, port) = host_and_port(url)?;
+    let is_literal = host.parse::<std::net::IpAddr>().is_ok() || host == "localhost";
     if is_literal {
         return Ok(endpoint(url, timeout)?.connect_lazy());
     }
+    let uri: http::Uri = url.parse()?;
     let scheme = uri.scheme_str().unwrap_or("http").to_owned();
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
     tokio::spawn(async move {
         let mut known: HashSet<SocketAddr> = HashSet::new();

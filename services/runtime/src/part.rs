@@ -109,7 +109,12 @@ pub async fn run(
     // Lazy: no connection is made until the database has been prepared below.
     let pool = crate::db::pool(&settings, spec.name)?;
     let verifier = TokenVerifier::from_settings(&settings.auth)?;
-    let revocations = crate::revocation::spawn(&verifier, &settings, shutdown.clone())?;
+    let revocations = crate::revocation::spawn(
+        &verifier,
+        crate::grpc::channel(&settings.partner.url)?,
+        &settings,
+        shutdown.clone(),
+    );
     let bus = BusStatus::default();
     // Workers stop after the server has drained, so in-flight calls can still enqueue events.
     let workers_shutdown = CancellationToken::new();

@@ -77,18 +77,19 @@ async fn poll(
     Ok(answer.as_of)
 }
 
-/// Starts [`watch`] for this process's verifier, from the settings.
+/// Starts [`watch`] for this process's verifier over `partner` (the process's channel to the
+/// partner part), timed by the settings.
 pub fn spawn(
     verifier: &crate::auth::TokenVerifier,
+    partner: Channel,
     settings: &crate::Settings,
     shutdown: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let channel = crate::grpc::channel(&settings.partner.url)?;
-    Ok(tokio::spawn(watch(
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(watch(
         verifier.revocations().clone(),
-        channel,
+        partner,
         Duration::from_millis(settings.auth.revocation_poll_ms.max(1)),
         Duration::from_secs(settings.auth.token_ttl_seconds),
         shutdown,
-    )))
+    ))
 }
